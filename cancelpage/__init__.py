@@ -1,0 +1,72 @@
+"""cancelpage: a self-hosted retention layer for Stripe subscriptions."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import format_currency, format_date, format_percent, get_locale
+
+from .config import load_config
+from .extensions import babel, db, htmx, mail
+
+SUPPORTED_LOCALES = ("en",)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Application factory: config -> extensions -> blueprints -> CLI."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    load_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from .cancel_sessions import default_gateway_factory
+
+    db.init_app(app)
+    mail.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals.update(
+        format_currency=format_currency,
+        format_date=format_date,
+        format_percent=format_percent,
+        current_locale=get_locale,
+    )
+    app.extensions.setdefault("cancelpage.gateway", default_gateway_factory)
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+
+
+def select_locale() -> str | None:
+    """The link's locale, then the customer's Stripe locales, then the browser, then the merchant."""
+    session = g.get("cancel_session")
+    candidates: list[str] = []
+    if session is not None:
+        candidates += [session.locale or ""]
+        candidates += list(session.snapshot.get("preferred_locales") or [])
+    for candidate in candidates:
+        base = candidate.replace("_", "-").split("-")[0].lower()
+        if base in SUPPORTED_LOCALES:
+            return base
+    best = request.accept_languages.best_match(SUPPORTED_LOCALES)
+    if best:
+        return best
+    return session.merchant.default_locale if session is not None else None
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import customer
+
+    app.register_blueprint(customer.bp)
+
+
+def register_cli(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)

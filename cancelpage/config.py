@@ -1,0 +1,88 @@
+"""Configuration: defaults, then instance/config.py, then CANCELPAGE_* environment variables.
+
+Production (``CANCELPAGE_ENV=production``) refuses settings that only make sense on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+class Defaults:
+    ENV = "development"
+    SECRET_KEY = DEV_SECRET_KEY
+    # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest; newest first. Empty in development:
+    # a key is derived from SECRET_KEY so a trial install works without setup.
+    ENCRYPTION_KEYS: list[str] = []
+    # Where links in emails and CLI output point; never taken from the request's Host header.
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # Any Stripe-compatible server (tests, local emulators); None means Stripe itself.
+    STRIPE_API_BASE: str | None = None
+    STRIPE_TIMEOUT = 10.0  # seconds; well under gunicorn's 30 s worker timeout
+    STRIPE_MAX_RETRIES = 2
+    SEED_DEMO = True
+    ALLOW_SQLITE_IN_PRODUCTION = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    MAX_CONTENT_LENGTH = 64 * 1024
+    MAIL_DEFAULT_SENDER = "cancelpage@localhost"
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+
+class UnsafeConfig(RuntimeError):
+    """Raised at start-up when production settings would be unsafe."""
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config in precedence order and check it."""
+    app.config.from_object(Defaults)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+        app.instance_path, "cancelpage.sqlite"
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("CANCELPAGE")
+        if os.environ.get("DATABASE_URL"):
+            app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+                os.environ["DATABASE_URL"]
+            )
+    else:
+        app.config.from_mapping(test_config)
+    if isinstance(app.config["ENCRYPTION_KEYS"], str):
+        app.config["ENCRYPTION_KEYS"] = [
+            k.strip() for k in app.config["ENCRYPTION_KEYS"].split(",") if k.strip()
+        ]
+    app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"].rstrip("/")
+    if app.config["ENV"] == "production":
+        check_production(app.config)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the postgres:// spellings hosting providers hand out; use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def check_production(config: dict[str, Any]) -> None:
+    """Refuse to start production with a default secret, no encryption keys or SQLite."""
+    problems = []
+    if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET_KEY:
+        problems.append("set CANCELPAGE_SECRET_KEY to a long random value")
+    if not config.get("ENCRYPTION_KEYS"):
+        problems.append("set CANCELPAGE_ENCRYPTION_KEYS (generate one with `flask keys new`)")
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite") and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):
+        problems.append("set DATABASE_URL to PostgreSQL (or CANCELPAGE_ALLOW_SQLITE_IN_PRODUCTION)")
+    if problems:
+        raise UnsafeConfig("refusing to start in production: " + "; ".join(problems))
+    config["SESSION_COOKIE_SECURE"] = True
+    config["SEED_DEMO"] = False

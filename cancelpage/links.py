@@ -1,0 +1,187 @@
+"""Signed links and session capabilities: the only place tokens are made or read.
+
+A link token is an itsdangerous timed signature over a small JSON payload of ids (no personal
+data: the payload is readable base64). Each merchant has its own list of signing secrets (the
+last one signs, all verify) and each purpose has its own salt, so a card-update token is never
+accepted as a cancel link.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+PURPOSES = ("cancel", "save", "card_update", "unsubscribe")
+# URL path per purpose, relative to the public base URL.
+PATHS = {"cancel": "/c/", "save": "/c/", "card_update": "/card/", "unsubscribe": "/unsubscribe/"}
+MAX_ATTRIBUTES = 20
+MAX_ATTRIBUTE_LENGTH = 100
+
+
+class BadLink(Exception):
+    """Any unusable token; deliberately says nothing about why."""
+
+
+@dataclass(frozen=True)
+class LinkPayload:
+    merchant: str
+    customer: str
+    subscription: str | None = None
+    return_url: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    locale: str | None = None
+    # Case or invoice reference for email links (dunning, save emails).
+    ref: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"m": self.merchant, "c": self.customer}
+        optional = {
+            "s": self.subscription,
+            "r": self.return_url,
+            "a": dict(self.attributes) or None,
+            "l": self.locale,
+            "x": self.ref,
+        }
+        wire.update({k: v for k, v in optional.items() if v})
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> LinkPayload:
+        if not isinstance(wire, dict) or not all(isinstance(wire.get(k), str) for k in "mc"):
+            raise BadLink
+        attributes = wire.get("a") or {}
+        if not isinstance(attributes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+        ):
+            raise BadLink
+        for key in "srlx":
+            if wire.get(key) is not None and not isinstance(wire[key], str):
+                raise BadLink
+        return cls(
+            merchant=wire["m"],
+            customer=wire["c"],
+            subscription=wire.get("s"),
+            return_url=wire.get("r"),
+            attributes=attributes,
+            locale=wire.get("l"),
+            ref=wire.get("x"),
+        )
+
+
+def validate_attributes(attributes: Mapping[str, str]) -> None:
+    """Segment attributes are short key=value strings; refuse anything else early."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+    for key, value in attributes.items():
+        if not key or len(key) > 40 or not key.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"attribute name {key!r} must be letters, digits, - or _")
+        if len(str(value)) > MAX_ATTRIBUTE_LENGTH:
+            raise ValueError(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_LENGTH} characters")
+
+
+def _serializer(secrets_oldest_first: Sequence[str], purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown link purpose {purpose!r}")
+    return URLSafeTimedSerializer(list(secrets_oldest_first), salt=f"cancelpage.{purpose}")
+
+
+def sign(payload: LinkPayload, secrets_oldest_first: Sequence[str], purpose: str) -> str:
+    """Sign a payload with the newest secret."""
+    validate_attributes(payload.attributes)
+    return str(_serializer(secrets_oldest_first, purpose).dumps(payload.to_wire()))
+
+
+def peek_merchant(token: str) -> str:
+    """The merchant slug a token claims, read BEFORE verification to pick that merchant's keys."""
+    try:
+        _, wire = URLSafeTimedSerializer("unused").loads_unsafe(token)
+    except Exception as exc:  # loads_unsafe can fail on any garbage; all of it is a bad link
+        raise BadLink from exc
+    if not isinstance(wire, dict) or not isinstance(wire.get("m"), str):
+        raise BadLink
+    return str(wire["m"])
+
+
+def verify(
+    token: str, secrets_oldest_first: Sequence[str], purpose: str, max_age: int
+) -> LinkPayload:
+    """Verify signature, purpose and age (future-dated tokens fail too)."""
+    if not secrets_oldest_first or len(token) > 4096:
+        raise BadLink
+    try:
+        wire = _serializer(secrets_oldest_first, purpose).loads(token, max_age=max_age)
+    except BadData as exc:
+        raise BadLink from exc
+    return LinkPayload.from_wire(wire)
+
+
+def link_url(base_url: str, token: str, purpose: str) -> str:
+    return f"{base_url.rstrip('/')}{PATHS[purpose]}{token}"
+
+
+def sign_cancel_link(
+    *,
+    base_url: str,
+    merchant: str,
+    secret: str | Sequence[str],
+    customer: str,
+    subscription: str,
+    return_url: str | None = None,
+    attributes: Mapping[str, str] | None = None,
+    locale: str | None = None,
+) -> str:
+    """The helper for merchants' Python backends: a fresh cancel-page URL.
+
+    Needs only itsdangerous and the merchant's link-signing secret, not this app or its database.
+    """
+    secret_list = [secret] if isinstance(secret, str) else list(secret)
+    payload = LinkPayload(
+        merchant=merchant,
+        customer=customer,
+        subscription=subscription,
+        return_url=return_url,
+        attributes={k: str(v) for k, v in (attributes or {}).items()},
+        locale=locale,
+    )
+    return link_url(base_url, sign(payload, secret_list, "cancel"), "cancel")
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def capability_for(token: str, app_secret: str) -> str:
+    """The bearer capability in a session's step URLs, derived from its link token.
+
+    Stable (two tabs opened from one link share it) and unguessable without both the token and
+    the app's secret; it keeps the link token itself out of every later URL.
+    """
+    mac = hmac.new(app_secret.encode(), b"capability|" + token.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:24]).decode()
+
+
+def digest(token: str) -> str:
+    """What the database keeps instead of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def host_allowed(url: str | None, allowed_hosts: Sequence[str]) -> bool:
+    """A return URL is followed only to an http(s) host on the merchant's allow-list."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
+        return False
+    return any(host == h.lower().strip() for h in allowed_hosts)

@@ -1,0 +1,190 @@
+"""Database models (SQLAlchemy 2, typed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from . import vault
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+CANCEL_MODES = ("period_end", "immediately", "portal")
+
+
+class Merchant(db.Model):
+    __tablename__ = "merchant"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(40), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(120))
+    logo_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    brand_color: so.Mapped[str] = so.mapped_column(sa.String(7), default="#4f46e5")
+    headline: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    # Per-step copy overrides, e.g. {"survey_intro": "..."}; always rendered escaped.
+    copy: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    support_email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    return_hosts: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    default_return_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    cancel_mode: so.Mapped[str] = so.mapped_column(sa.String(20), default="period_end")
+    link_max_age: so.Mapped[int] = so.mapped_column(default=7 * 24 * 3600)
+    default_locale: so.Mapped[str] = so.mapped_column(sa.String(10), default="en")
+    # Encrypted with vault; None means preview mode (nothing is sent to Stripe).
+    stripe_key_encrypted: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    stripe_key_last4: so.Mapped[str | None] = so.mapped_column(sa.String(4))
+    # Encrypted JSON list of link-signing secrets, oldest first; the last one signs.
+    link_secrets_encrypted: so.Mapped[str] = so.mapped_column(sa.Text)
+    flow_version_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("flow_version.id", use_alter=True)
+    )
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    flow_version: so.Mapped[FlowVersion | None] = so.relationship(
+        foreign_keys=[flow_version_id], post_update=True
+    )
+
+    @property
+    def live(self) -> bool:
+        return self.stripe_key_encrypted is not None
+
+    @property
+    def link_secrets(self) -> list[str]:
+        return list(json.loads(vault.decrypt(self.link_secrets_encrypted)))
+
+    @link_secrets.setter
+    def link_secrets(self, secrets: list[str]) -> None:
+        self.link_secrets_encrypted = vault.encrypt(json.dumps(secrets))
+
+    def set_stripe_key(self, key: str | None) -> None:
+        self.stripe_key_encrypted = vault.encrypt(key) if key else None
+        self.stripe_key_last4 = key[-4:] if key else None
+
+    def stripe_key(self) -> str | None:
+        return vault.decrypt(self.stripe_key_encrypted) if self.stripe_key_encrypted else None
+
+
+class FlowVersion(db.Model):
+    """A published version of a merchant's flow; sessions record the version they ran."""
+
+    __tablename__ = "flow_version"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "number"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    number: so.Mapped[int]
+    data: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class CancelSession(db.Model):
+    """One customer's walk through the cancel flow; one per signed link."""
+
+    __tablename__ = "cancel_session"
+    __table_args__ = (sa.Index("ix_session_merchant_created", "merchant_id", "created_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    # Digests only: the link token and the session capability are bearer secrets.
+    link_digest: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    capability_digest: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    purpose: so.Mapped[str] = so.mapped_column(sa.String(20), default="cancel")
+    customer_id: so.Mapped[str] = so.mapped_column(sa.String(255))
+    subscription_id: so.Mapped[str] = so.mapped_column(sa.String(255), index=True)
+    return_url: so.Mapped[str | None] = so.mapped_column(sa.String(2000))
+    attributes: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON, default=dict)
+    locale: so.Mapped[str | None] = so.mapped_column(sa.String(10))
+    live: so.Mapped[bool] = so.mapped_column(default=False)
+    snapshot: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    state: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    flow_version_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("flow_version.id"))
+    reason: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    comment: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    offers_shown: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    # accepted | canceled | kept | portal | undone (None while open)
+    outcome: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    accepted_offer: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    outcome_detail: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    # A claim so that one request at a time carries out the final write (double click, two tabs).
+    busy_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    merchant: so.Mapped[Merchant] = so.relationship()
+    events: so.Mapped[list[SessionEvent]] = so.relationship(
+        order_by="SessionEvent.id", back_populates="session"
+    )
+    writes: so.Mapped[list[StripeWrite]] = so.relationship(order_by="StripeWrite.id")
+
+
+class SessionEvent(db.Model):
+    """Ordered audit trail of what a session was shown and what the customer chose."""
+
+    __tablename__ = "session_event"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    session_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cancel_session.id"), index=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(30))
+    data: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    session: so.Mapped[CancelSession] = so.relationship(back_populates="events")
+
+
+class StripeWrite(db.Model):
+    """Every intended or sent Stripe write; the unique key makes a repeat a no-op."""
+
+    __tablename__ = "stripe_write"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    session_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("cancel_session.id"), index=True
+    )
+    idempotency_key: so.Mapped[str] = so.mapped_column(sa.String(255), unique=True)
+    operation: so.Mapped[str] = so.mapped_column(sa.String(40))
+    preview: so.Mapped[bool] = so.mapped_column(default=False)
+    # pending | succeeded | failed | unknown
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending")
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    # The requests as sent on the wire (method, path, params); filled in preview mode.
+    requests: so.Mapped[list[dict[str, Any]]] = so.mapped_column(sa.JSON, default=list)
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StripeCoupon(db.Model):
+    """Coupons are created once per offer (and its terms) and reused."""
+
+    __tablename__ = "stripe_coupon"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "coupon_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    coupon_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

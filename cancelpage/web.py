@@ -1,0 +1,36 @@
+"""Response helpers shared by the blueprints: fragment-or-page rendering and htmx redirects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, make_response, redirect, render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def wants_fragment() -> bool:
+    """htmx swaps a fragment in place; boosted requests and history restores need the page."""
+    htmx = request.htmx  # type: ignore[attr-defined]
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render(template: str, block: str, status: int = 200, **context: Any) -> Response:
+    """The named block for htmx, the full page otherwise; always `Vary: HX-Request`."""
+    if wants_fragment():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def see_other(url: str) -> Response:
+    """After a successful plain POST: 303. htmx ignores 3xx, so tell it with HX-Redirect."""
+    if wants_fragment():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+    else:
+        response = redirect(url, 303)
+    response.vary.add("HX-Request")
+    return response
