@@ -44,7 +44,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def select_locale() -> str | None:
-    """The link's locale, then the customer's Stripe locales, then the browser, then the merchant."""
+    """Link locale, then the customer's Stripe locales, then the browser, then the merchant."""
     session = g.get("cancel_session")
     candidates: list[str] = []
     if session is not None:

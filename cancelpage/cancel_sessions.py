@@ -19,6 +19,7 @@ from .models import CancelSession, Merchant, SessionEvent, StripeCoupon, StripeW
 
 # Longer than the slowest Stripe call with its retries, so a live claim never expires mid-call.
 CLAIM_SECONDS = 60
+ENDED_STATUSES = ("canceled", "incomplete_expired")
 PREVIEW_DEFAULTS = {"plan": "Pro", "mrr": "2900", "currency": "usd", "tenure_days": "180"}
 
 
@@ -118,7 +119,9 @@ def live_snapshot(view: SubscriptionView, attributes: dict[str, str] | Any) -> d
         currency=view.currency,
         interval=view.interval,
         interval_count=view.interval_count,
-        mrr=flows.monthly_amount(view.unit_amount * view.quantity, view.interval, view.interval_count),
+        mrr=flows.monthly_amount(
+            view.unit_amount * view.quantity, view.interval, view.interval_count
+        ),
         tenure_days=max(0, int((now - view.created) // 86400)),
         period_end=view.current_period_end,
         cancel_at_period_end=view.cancel_at_period_end,
@@ -168,6 +171,11 @@ def snapshot_of(session: CancelSession) -> flows.Snapshot:
     return flows.Snapshot(**{k: v for k, v in session.snapshot.items() if k in names})
 
 
+def ended(session: CancelSession) -> bool:
+    """Nothing left to cancel or save: the subscription is already over."""
+    return session.snapshot.get("status") in ENDED_STATUSES
+
+
 def flow_of(session: CancelSession) -> flows.Flow:
     return load_flow(session.merchant, session.flow_version_id)
 
@@ -192,12 +200,13 @@ def advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.Tr
         session.comment = new.comment or None
         record(session, "answered", reason=new.reason, comment=bool(new.comment))
     if transition.effect is None:
-        if new.step == "offer" and new.current_offer_id():
-            record(session, "offer_shown", offer=new.current_offer_id())
-            if new.current_offer_id() not in session.offers_shown:
-                session.offers_shown = [*session.offers_shown, new.current_offer_id()]
-        elif step == "offer":
+        if step == "offer" and form.get("action") == "decline":
             record(session, "offer_declined", offer=form.get("offer"))
+        offer_id = new.current_offer_id()
+        if new.step == "offer" and offer_id and offer_id != state.current_offer_id():
+            record(session, "offer_shown", offer=offer_id)
+            if offer_id not in session.offers_shown:
+                session.offers_shown = [*session.offers_shown, offer_id]
         session.state = new.to_dict()
     db.session.commit()
     return transition
@@ -287,33 +296,73 @@ def _apply(
         detail: dict[str, Any] = {"offer": offer.id, "kind": offer.kind}
         if isinstance(offer, flows.DiscountOffer):
             coupon_id = ensure_coupon(session, offer)
-            _write(session, "apply_discount", step, action, lambda gw, key: gw.apply_discount(
-                sub, coupon_id, idempotency_key=key))
+            _write(
+                session,
+                "apply_discount",
+                step,
+                action,
+                lambda gw, key: gw.apply_discount(sub, coupon_id, idempotency_key=key),
+            )
         elif isinstance(offer, flows.PauseOffer):
             resumes_at = flows.pause_resumes_at(offer, now)
             detail["resumes_at"] = int(resumes_at.timestamp())
-            _write(session, "pause", step, action, lambda gw, key: gw.pause(
-                sub, resumes_at=int(resumes_at.timestamp()), behavior=offer.behavior,  # type: ignore[arg-type]
-                idempotency_key=key))
+            _write(
+                session,
+                "pause",
+                step,
+                action,
+                lambda gw, key: gw.pause(
+                    sub,
+                    resumes_at=int(resumes_at.timestamp()),
+                    behavior=offer.behavior,  # type: ignore[arg-type]
+                    idempotency_key=key,
+                ),
+            )
         elif isinstance(offer, flows.SwitchPlanOffer):
             item_id = session.snapshot.get("item_id") or ""
-            _write(session, "switch_price", step, action, lambda gw, key: gw.switch_price(
-                sub, item_id=item_id, price_id=offer.price_id,
-                proration_behavior=offer.proration_behavior,  # type: ignore[arg-type]
-                idempotency_key=key))
+            _write(
+                session,
+                "switch_price",
+                step,
+                action,
+                lambda gw, key: gw.switch_price(
+                    sub,
+                    item_id=item_id,
+                    price_id=offer.price_id,
+                    proration_behavior=offer.proration_behavior,  # type: ignore[arg-type]
+                    idempotency_key=key,
+                ),
+            )
         elif isinstance(offer, flows.FreePeriodOffer):
             trial_end = flows.free_period_end(offer, snapshot, now)
             detail["free_until"] = int(trial_end.timestamp())
-            _write(session, "extend_trial", step, action, lambda gw, key: gw.extend_trial(
-                sub, trial_end=int(trial_end.timestamp()), idempotency_key=key))
+            _write(
+                session,
+                "extend_trial",
+                step,
+                action,
+                lambda gw, key: gw.extend_trial(
+                    sub, trial_end=int(trial_end.timestamp()), idempotency_key=key
+                ),
+            )
         if offer.writes_to_stripe and snapshot.cancel_at_period_end:
-            _write(session, "undo_cancel", step, "undo", lambda gw, key: gw.undo_cancel(
-                sub, idempotency_key=key))
+            _write(
+                session,
+                "undo_cancel",
+                step,
+                "undo",
+                lambda gw, key: gw.undo_cancel(sub, idempotency_key=key),
+            )
         return "accepted", detail, None
     if isinstance(effect, flows.KeepSubscription):
         if snapshot.cancel_at_period_end:
-            _write(session, "undo_cancel", step, "undo", lambda gw, key: gw.undo_cancel(
-                sub, idempotency_key=key))
+            _write(
+                session,
+                "undo_cancel",
+                step,
+                "undo",
+                lambda gw, key: gw.undo_cancel(sub, idempotency_key=key),
+            )
         return "kept", {}, None
     return _cancel(session, effect, step, snapshot)
 
@@ -327,18 +376,41 @@ def _cancel(
     comment = effect.comment or None
     if merchant.cancel_mode == "portal":
         return_url = safe_return_url(session)
-        url = _write(session, "portal_cancel", step, "cancel", lambda gw, key: gw.portal_url(
-            session.customer_id, return_url=return_url, flow="subscription_cancel",
-            subscription_id=sub, idempotency_key=key))
+        url = _write(
+            session,
+            "portal_cancel",
+            step,
+            "cancel",
+            lambda gw, key: gw.portal_url(
+                session.customer_id,
+                return_url=return_url,
+                flow="subscription_cancel",
+                subscription_id=sub,
+                idempotency_key=key,
+            ),
+        )
         return "portal", {}, url
     if merchant.cancel_mode == "immediately":
-        _write(session, "cancel_now", step, "cancel", lambda gw, key: gw.cancel_now(
-            sub, feedback=feedback, comment=comment, idempotency_key=key))
+        _write(
+            session,
+            "cancel_now",
+            step,
+            "cancel",
+            lambda gw, key: gw.cancel_now(
+                sub, feedback=feedback, comment=comment, idempotency_key=key
+            ),
+        )
         return "canceled", {"ends_at": int(datetime.now(UTC).timestamp())}, None
     if not snapshot.cancel_at_period_end:
-        _write(session, "cancel_at_period_end", step, "cancel", lambda gw, key:
-               gw.cancel_at_period_end(sub, feedback=feedback, comment=comment,
-                                       idempotency_key=key))
+        _write(
+            session,
+            "cancel_at_period_end",
+            step,
+            "cancel",
+            lambda gw, key: gw.cancel_at_period_end(
+                sub, feedback=feedback, comment=comment, idempotency_key=key
+            ),
+        )
     return "canceled", {"ends_at": snapshot.period_end}, None
 
 
@@ -392,9 +464,13 @@ def _as_dict(request: Any) -> dict[str, Any]:
 def ensure_coupon(session: CancelSession, offer: flows.DiscountOffer) -> str:
     """A coupon per offer and terms, created once (live) and reused by every later session."""
     merchant = session.merchant
-    terms = f"{offer.percent_off}|{offer.amount_off}|{offer.currency}|{offer.duration}|" \
-            f"{offer.duration_in_months}"
-    coupon_id = f"cancelpage_{merchant.slug}_{offer.id}_{hashlib.sha256(terms.encode()).hexdigest()[:8]}"
+    terms = (
+        f"{offer.percent_off}|{offer.amount_off}|{offer.currency}|{offer.duration}|"
+        f"{offer.duration_in_months}"
+    )
+    coupon_id = (
+        f"cancelpage_{merchant.slug}_{offer.id}_{hashlib.sha256(terms.encode()).hexdigest()[:8]}"
+    )
     known = db.session.scalar(
         sa.select(StripeCoupon).where(
             StripeCoupon.merchant_id == merchant.id, StripeCoupon.coupon_id == coupon_id
@@ -402,11 +478,22 @@ def ensure_coupon(session: CancelSession, offer: flows.DiscountOffer) -> str:
     )
     if known is not None and session.live:
         return coupon_id
-    _write(session, "create_coupon", "coupon", coupon_id, lambda gw, key: gw.create_coupon(
-        coupon_id=coupon_id, name=offer.title[:40], percent_off=offer.percent_off,
-        amount_off=offer.amount_off, currency=offer.currency,
-        duration=offer.duration,  # type: ignore[arg-type]
-        duration_in_months=offer.duration_in_months, idempotency_key=key))
+    _write(
+        session,
+        "create_coupon",
+        "coupon",
+        coupon_id,
+        lambda gw, key: gw.create_coupon(
+            coupon_id=coupon_id,
+            name=offer.title[:40],
+            percent_off=offer.percent_off,
+            amount_off=offer.amount_off,
+            currency=offer.currency,
+            duration=offer.duration,  # type: ignore[arg-type]
+            duration_in_months=offer.duration_in_months,
+            idempotency_key=key,
+        ),
+    )
     if session.live and known is None:
         db.session.add(StripeCoupon(merchant_id=merchant.id, coupon_id=coupon_id))
         try:

@@ -77,7 +77,9 @@ def link_command(
     locale: str | None,
 ) -> None:
     """Print a fresh cancel link."""
-    click.echo(make_link(merchant, customer, subscription, return_url, parse_attributes(attrs), locale))
+    click.echo(
+        make_link(merchant, customer, subscription, return_url, parse_attributes(attrs), locale)
+    )
 
 
 def make_link(

@@ -16,8 +16,8 @@ DEV_SECRET_KEY = "dev-only-not-secret"
 class Defaults:
     ENV = "development"
     SECRET_KEY = DEV_SECRET_KEY
-    # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest; newest first. Empty in development:
-    # a key is derived from SECRET_KEY so a trial install works without setup.
+    # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest, newest first. In development
+    # none are needed: a key is derived from SECRET_KEY so a trial works without setup.
     ENCRYPTION_KEYS: list[str] = []
     # Where links in emails and CLI output point; never taken from the request's Host header.
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"

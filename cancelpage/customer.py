@@ -21,6 +21,7 @@ ERROR_MESSAGES = {
     ("reason", "unknown"): _l("Please choose one of the reasons listed."),
     ("comment", "too_long"): _l("Please keep your comment under 2,000 characters."),
     ("action", "invalid"): _l("Please use one of the buttons below."),
+    ("offer", "invalid"): _l("This offer is no longer available. Please choose another option."),
 }
 STEP_TEMPLATES = {
     "survey": "cancel/survey.html",
@@ -39,7 +40,7 @@ def invalid_link() -> Response:
 def open_link(token: str) -> Response:
     """Follow a signed link: find or open its session (GET never writes to Stripe)."""
     try:
-        session = cancel_sessions.open_session(token)
+        cancel_sessions.open_session(token)
     except (links.BadLink, LinkRefused, StripeRejected):
         return invalid_link()
     except StripeUnavailable:
@@ -69,7 +70,7 @@ def submit(cap: str, step: str) -> Response:
     session = load(cap)
     if session is None:
         return invalid_link()
-    if session.outcome is not None or step not in flows.STEPS:
+    if session.outcome is not None or cancel_sessions.ended(session) or step not in flows.STEPS:
         return after_post(session, cap)
     form = {key: request.form.get(key, "") for key in request.form}
     transition = cancel_sessions.advance(session, step, form)
@@ -122,7 +123,7 @@ def render_current(
     }
     ctx["failure"] = failure
     ctx["retryable"] = isinstance(failure, StripeUnavailable)
-    if session.outcome is None and ctx["snapshot"].status in ("canceled", "incomplete_expired"):
+    if session.outcome is None and cancel_sessions.ended(session):
         return render("cancel/ended.html", "step", **ctx)
     step = ctx["state"].step if session.outcome is None else "done"
     return render(STEP_TEMPLATES[step], "step", **ctx)

@@ -34,7 +34,9 @@ def create_merchant(
         raise MerchantError(f"merchant {slug!r} already exists")
     if stripe_key is not None and not stripe_key.startswith(("sk_", "rk_")):
         raise MerchantError("a Stripe key starts with sk_ or rk_")
-    merchant = Merchant(slug=slug, name=name or slug, return_hosts=list(return_hosts or []), copy={})
+    merchant = Merchant(
+        slug=slug, name=name or slug, return_hosts=list(return_hosts or []), copy={}
+    )
     merchant.link_secrets = [links.new_secret()]
     merchant.set_stripe_key(stripe_key)
     db.session.add(merchant)

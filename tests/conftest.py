@@ -1,0 +1,143 @@
+"""Shared fixtures: an app on a fresh database (SQLite, or PostgreSQL when DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import stripe_support
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cancelpage import create_app
+from cancelpage.config import normalise_database_url
+from cancelpage.extensions import db
+from cancelpage.merchants import create_merchant
+from cancelpage.models import Merchant
+
+BASE_URL = "http://cancel.test"
+
+
+def database_url(tmp_path: Any) -> str:
+    url = os.environ.get("DATABASE_URL")
+    return normalise_database_url(url) if url else f"sqlite:///{tmp_path}/test.sqlite"
+
+
+@pytest.fixture
+def app_config(tmp_path: Any) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
+        "PUBLIC_BASE_URL": BASE_URL,
+        "SEED_DEMO": False,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def merchant(app: Flask) -> Merchant:
+    """A preview-mode merchant (no Stripe key) allowing returns to shop.example."""
+    with app.app_context():
+        m = create_merchant("acme", "Acme <Analytics>", return_hosts=["shop.example"])
+        m.default_return_url = "https://shop.example/account"
+        m.support_email = "help@acme.example"
+        db.session.commit()
+        db.session.refresh(m)
+        db.session.expunge(m)
+        return m
+
+
+@pytest.fixture
+def live_merchant(app: Flask) -> Merchant:
+    """A live merchant (test key) whose gateway is a recording client answering from fixtures."""
+    with app.app_context():
+        m = create_merchant(
+            "live", "Live Co", stripe_key="sk_test_live123", return_hosts=["shop.example"]
+        )
+        db.session.commit()
+        db.session.refresh(m)
+        db.session.expunge(m)
+        return m
+
+
+class StripeStub:
+    """The recording gateway installed for live merchants; swap the responder per test."""
+
+    def __init__(self) -> None:
+        self.responder = stripe_support.fixture_responder()
+        self.gateway, self.recorder = stripe_support.recording_gateway(
+            lambda req: self.responder(req)
+        )
+
+    @property
+    def requests(self) -> list[Any]:
+        return self.recorder.requests
+
+    def writes(self) -> list[Any]:
+        return [r for r in self.recorder.requests if r.method != "get"]
+
+
+@pytest.fixture
+def stripe_stub(app: Flask) -> StripeStub:
+    stub = StripeStub()
+    preview_factory = app.extensions["cancelpage.gateway"]
+    app.extensions["cancelpage.gateway"] = lambda m: stub.gateway if m.live else preview_factory(m)
+    return stub
+
+
+@pytest.fixture
+def make_link(app: Flask) -> Callable[..., str]:
+    """Sign a cancel link (path only) for a merchant slug."""
+    from cancelpage.cli import make_link as sign
+
+    def make(
+        slug: str = "acme",
+        customer: str = "cus_test",
+        subscription: str = "sub_test",
+        **kwargs: Any,
+    ) -> str:
+        with app.app_context():
+            return sign(slug, customer, subscription, **kwargs).removeprefix(BASE_URL)
+
+    return make
+
+
+@pytest.fixture
+def start(client: FlaskClient, make_link: Callable[..., str]) -> Callable[..., str]:
+    """Follow a fresh link; return the session's step URL."""
+
+    def go(slug: str = "acme", **kwargs: Any) -> str:
+        response = client.get(make_link(slug, **kwargs))
+        assert response.status_code == 303, response.data
+        location = response.headers["Location"]
+        assert re.fullmatch(r"/s/[A-Za-z0-9_-]+", location)
+        return location
+
+    return go
