@@ -1,0 +1,95 @@
+"""The flow a new merchant starts with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Flow
+from .parsing import parse_flow
+
+
+def _reason(code: str, label: str) -> dict[str, Any]:
+    return {"code": code, "label": label, "feedback": code, "enabled": True}
+
+
+# Written in the exact shape flow_to_dict() produces, so flow_to_dict(default_flow()) equals it.
+# No contact offer: it needs the merchant's own address.
+DEFAULT_FLOW: dict[str, Any] = {
+    "reasons": [
+        _reason("too_expensive", "It's too expensive"),
+        _reason("unused", "I don't use it enough"),
+        _reason("missing_features", "It's missing features I need"),
+        _reason("switched_service", "I'm switching to another service"),
+        _reason("too_complex", "It's too complicated"),
+        _reason("low_quality", "Quality was lower than expected"),
+        _reason("customer_service", "Customer service was lacking"),
+        _reason("other", "Something else"),
+    ],
+    "offers": [
+        {
+            "id": "discount_25_3m",
+            "kind": "discount",
+            "title": "25% off for the next 3 months",
+            "body": "Stay with us and pay a quarter less on your next three invoices.",
+            "percent_off": 25,
+            "duration": "repeating",
+            "duration_in_months": 3,
+        },
+        {
+            "id": "pause_1m",
+            "kind": "pause",
+            "title": "Pause for a month",
+            "body": "Take a break: no charges for a month, then your plan carries on as before.",
+            "months": 1,
+            "behavior": "void",
+        },
+        {
+            "id": "pause_2m",
+            "kind": "pause",
+            "title": "Pause for two months",
+            "body": "No charges for two months; everything is kept for when you come back.",
+            "months": 2,
+            "behavior": "void",
+        },
+        {
+            "id": "free_30d",
+            "kind": "free_period",
+            "title": "30 days on us",
+            "body": "Give it another go: your next 30 days are free.",
+            "days": 30,
+        },
+    ],
+    "rules": [
+        {
+            "name": "Price-sensitive",
+            "reasons": ["too_expensive"],
+            "conditions": [],
+            "offers": ["discount_25_3m", "pause_1m"],
+        },
+        {
+            "name": "Not using it",
+            "reasons": ["unused"],
+            "conditions": [],
+            "offers": ["pause_1m", "free_30d"],
+        },
+        {
+            "name": "Switching away",
+            "reasons": ["switched_service"],
+            "conditions": [],
+            "offers": ["discount_25_3m"],
+        },
+        {
+            "name": "Product gaps",
+            "reasons": ["missing_features", "too_complex", "low_quality", "customer_service"],
+            "conditions": [],
+            "offers": ["free_30d"],
+        },
+    ],
+    "default_offers": ["pause_1m"],
+    "max_offers": 2,
+}
+
+
+def default_flow() -> Flow:
+    """A fresh Flow built from DEFAULT_FLOW."""
+    return parse_flow(DEFAULT_FLOW)

@@ -1,0 +1,223 @@
+"""Value types of a cancel flow: reasons, offers, targeting rules, the flow and the snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+# Stripe's subscription cancellation_details.feedback enum, sorted as Stripe documents it.
+FEEDBACK_CODES: tuple[str, ...] = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
+
+# Statuses in which Stripe still accepts changes to the subscription that keep it running.
+WRITABLE_STATUSES: tuple[str, ...] = ("active", "trialing", "past_due")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One answer of the exit survey."""
+
+    code: str
+    label: str
+    feedback: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Base of the save offers; concrete kinds are the subclasses below."""
+
+    id: str
+    title: str
+    body: str = ""
+
+    kind: ClassVar[str]
+    # Name of the billing gateway method that applies the offer; None when Stripe is not touched.
+    operation: ClassVar[str | None]
+
+    @property
+    def writes_to_stripe(self) -> bool:
+        """Whether accepting the offer changes the subscription in Stripe."""
+        return self.operation is not None
+
+
+@dataclass(frozen=True)
+class DiscountOffer(Offer):
+    """A coupon on the subscription: percent or fixed amount, for once, some months or forever."""
+
+    kind: ClassVar[str] = "discount"
+    operation: ClassVar[str | None] = "apply_discount"
+
+    percent_off: float | None = None
+    amount_off: int | None = None
+    currency: str | None = None
+    duration: str = "once"
+    duration_in_months: int | None = None
+
+
+@dataclass(frozen=True)
+class PauseOffer(Offer):
+    """Pause collection for a number of months."""
+
+    kind: ClassVar[str] = "pause"
+    operation: ClassVar[str | None] = "pause"
+
+    months: int = 1
+    behavior: str = "void"
+
+
+@dataclass(frozen=True)
+class SwitchPlanOffer(Offer):
+    """Move the subscription to another (usually cheaper) price."""
+
+    kind: ClassVar[str] = "switch_plan"
+    operation: ClassVar[str | None] = "switch_price"
+
+    price_id: str = ""
+    proration_behavior: str = "create_prorations"
+
+
+@dataclass(frozen=True)
+class FreePeriodOffer(Offer):
+    """Some free days, applied as a trial extension."""
+
+    kind: ClassVar[str] = "free_period"
+    operation: ClassVar[str | None] = "extend_trial"
+
+    days: int = 30
+
+
+@dataclass(frozen=True)
+class ContactOffer(Offer):
+    """Invite the customer to talk to the merchant (mail or web page)."""
+
+    kind: ClassVar[str] = "contact"
+    operation: ClassVar[str | None] = None
+
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class CustomLinkOffer(Offer):
+    """Send the customer to a page of the merchant's choosing."""
+
+    kind: ClassVar[str] = "custom_link"
+    operation: ClassVar[str | None] = None
+
+    url: str = ""
+
+
+# kind -> class, in the order the editor lists them.
+OFFER_TYPES: dict[str, type[Offer]] = {
+    cls.kind: cls
+    for cls in (
+        DiscountOffer,
+        PauseOffer,
+        SwitchPlanOffer,
+        FreePeriodOffer,
+        ContactOffer,
+        CustomLinkOffer,
+    )
+}
+OFFER_KINDS: tuple[str, ...] = tuple(OFFER_TYPES)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One predicate on the snapshot, e.g. ``mrr gte 1000`` or ``attr.team in (a, b)``."""
+
+    field: str
+    op: str
+    value: str | int | tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # Lists would make the condition unhashable and unequal to its parsed twin.
+        if isinstance(self.value, list):
+            object.__setattr__(self, "value", tuple(self.value))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which offers to show for some reasons and segment; the first matching rule wins."""
+
+    name: str
+    reasons: tuple[str, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    offers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Accept lists from hand-built rules while keeping equality with parsed ones.
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+        object.__setattr__(self, "conditions", tuple(self.conditions))
+        object.__setattr__(self, "offers", tuple(self.offers))
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A merchant's whole cancel flow. Build it with parse_flow() to have it validated."""
+
+    reasons: tuple[Reason, ...]
+    offers: Mapping[str, Offer]
+    rules: tuple[Rule, ...]
+    default_offers: tuple[str, ...]
+    max_offers: int = 2
+
+    def __post_init__(self) -> None:
+        # A private copy, so that a caller mutating its dict cannot change a "frozen" flow.
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+        object.__setattr__(self, "offers", dict(self.offers))
+        object.__setattr__(self, "rules", tuple(self.rules))
+        object.__setattr__(self, "default_offers", tuple(self.default_offers))
+
+    def reason(self, code: str) -> Reason | None:
+        """The reason with this code, enabled or not."""
+        for reason in self.reasons:
+            if reason.code == code:
+                return reason
+        return None
+
+    def enabled_reasons(self) -> tuple[Reason, ...]:
+        """The reasons shown in the survey, in order."""
+        return tuple(reason for reason in self.reasons if reason.enabled)
+
+    def offer(self, offer_id: str) -> Offer | None:
+        """The offer with this id, if any."""
+        return self.offers.get(offer_id)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the flow knows of the subscription (from Stripe in live mode, from link attributes in
+    preview)."""
+
+    status: str = "active"
+    plan: str | None = None
+    price_id: str | None = None
+    amount: int = 0
+    currency: str = "usd"
+    interval: str = "month"
+    interval_count: int = 1
+    mrr: int = 0
+    tenure_days: int = 0
+    period_end: int | None = None
+    cancel_at_period_end: bool = False
+    paused: bool = False
+    trial_end: int | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+class FlowError(ValueError):
+    """A flow definition is invalid; ``errors`` lists every problem, each prefixed with a path."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors) if self.errors else "invalid flow")

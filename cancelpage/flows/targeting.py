@@ -1,0 +1,130 @@
+"""Choosing which offers a customer sees, from the reason given and the subscription snapshot."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+from .model import (
+    WRITABLE_STATUSES,
+    Condition,
+    Flow,
+    Offer,
+    PauseOffer,
+    Rule,
+    Snapshot,
+    SwitchPlanOffer,
+)
+
+# Plain decimal numbers only: float() would also take "nan", "inf" and "1_000".
+_NUMBER_RE = re.compile(r"[+-]?\d{1,30}(\.\d{1,30})?")
+
+# Billing intervals as a fraction of a month.
+_MONTHS_PER_INTERVAL: dict[str, Fraction] = {
+    "day": Fraction(12, 365),
+    "week": Fraction(12, 52),
+    "month": Fraction(1),
+    "year": Fraction(12),
+}
+
+
+def monthly_amount(amount: int, interval: str, interval_count: int) -> int:
+    """Monthly recurring revenue in minor units, rounded half up (year /12, week *52/12,
+    day *365/12)."""
+    months = _MONTHS_PER_INTERVAL.get(interval)
+    if months is None:
+        raise ValueError(f"unknown billing interval {interval!r}")
+    if interval_count < 1:
+        raise ValueError("interval_count must be at least 1")
+    # Exact arithmetic, so that e.g. 12000/year is exactly 1000/month.
+    exact = Fraction(amount) / (months * interval_count)
+    return math.floor(exact + Fraction(1, 2))
+
+
+def _number(value: object) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str) and _NUMBER_RE.fullmatch(value.strip()):
+        return Decimal(value.strip())
+    return None
+
+
+def _field_value(field: str, snapshot: Snapshot) -> str | int | None:
+    if field == "plan":
+        return snapshot.plan
+    if field == "mrr":
+        return snapshot.mrr
+    if field == "tenure_days":
+        return snapshot.tenure_days
+    if field.startswith("attr."):
+        value: object = snapshot.attributes.get(field[len("attr.") :])
+        # Link payloads are JSON, so a number may arrive unquoted; anything else cannot match.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def condition_holds(condition: Condition, snapshot: Snapshot) -> bool:
+    """Whether the snapshot satisfies one condition; malformed input gives False, never an error."""
+    actual = _field_value(condition.field, snapshot)
+    if actual is None:
+        return False
+    op, expected = condition.op, condition.value
+    if op in ("gte", "lte"):
+        left, right = _number(actual), _number(expected)
+        if left is None or right is None:
+            return False
+        return left >= right if op == "gte" else left <= right
+    if op not in ("eq", "in"):
+        return False
+    wanted = (expected,) if op == "eq" else expected
+    if not isinstance(wanted, tuple) or not all(isinstance(v, str) for v in wanted):
+        return False
+    text = str(actual)
+    if condition.field == "plan":
+        # Plan names are typed by hand in Stripe and in the editor: case must not matter.
+        return text.casefold() in {v.casefold() for v in wanted}
+    return text in wanted
+
+
+def rule_matches(rule: Rule, reason_code: str, snapshot: Snapshot) -> bool:
+    """Whether a rule applies to this reason and snapshot."""
+    if rule.reasons and reason_code not in rule.reasons:
+        return False
+    return all(condition_holds(c, snapshot) for c in rule.conditions)
+
+
+def offer_applies(offer: Offer, snapshot: Snapshot) -> bool:
+    """Whether the offer can still be carried out on this subscription."""
+    if offer.writes_to_stripe and snapshot.status not in WRITABLE_STATUSES:
+        return False
+    if isinstance(offer, PauseOffer) and snapshot.paused:
+        return False
+    return not (isinstance(offer, SwitchPlanOffer) and offer.price_id == snapshot.price_id)
+
+
+def choose_offers(flow: Flow, reason_code: str | None, snapshot: Snapshot) -> list[Offer]:
+    """The offers to show, in order: first matching rule, else the defaults; filtered and capped."""
+    if reason_code is None:
+        return []  # the customer skipped the survey and asked to cancel: do not stand in the way
+    offer_ids = flow.default_offers
+    for rule in flow.rules:
+        if rule_matches(rule, reason_code, snapshot):
+            offer_ids = rule.offers
+            break
+    chosen: list[Offer] = []
+    seen: set[str] = set()
+    for offer_id in offer_ids:
+        offer = flow.offers.get(offer_id)
+        if offer is None or offer_id in seen or not offer_applies(offer, snapshot):
+            continue
+        seen.add(offer_id)
+        chosen.append(offer)
+        if len(chosen) >= flow.max_offers:
+            break
+    return chosen
