@@ -314,7 +314,7 @@ def _apply(
                 lambda gw, key: gw.pause(
                     sub,
                     resumes_at=int(resumes_at.timestamp()),
-                    behavior=offer.behavior,  # type: ignore[arg-type]
+                    behavior=offer.behavior,
                     idempotency_key=key,
                 ),
             )
@@ -329,7 +329,7 @@ def _apply(
                     sub,
                     item_id=item_id,
                     price_id=offer.price_id,
-                    proration_behavior=offer.proration_behavior,  # type: ignore[arg-type]
+                    proration_behavior=offer.proration_behavior,
                     idempotency_key=key,
                 ),
             )
@@ -489,7 +489,7 @@ def ensure_coupon(session: CancelSession, offer: flows.DiscountOffer) -> str:
             percent_off=offer.percent_off,
             amount_off=offer.amount_off,
             currency=offer.currency,
-            duration=offer.duration,  # type: ignore[arg-type]
+            duration=offer.duration,
             duration_in_months=offer.duration_in_months,
             idempotency_key=key,
         ),

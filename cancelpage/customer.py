@@ -11,8 +11,9 @@ from flask_babel import lazy_gettext as _l
 from . import cancel_sessions, flows, links
 from .billing import StripeRejected, StripeUnavailable
 from .cancel_sessions import LinkRefused
+from .merchants import by_slug
 from .models import CancelSession
-from .web import render, see_other
+from .web import render, see_other, wants_fragment
 
 bp = Blueprint("cancel", __name__)
 
@@ -105,7 +106,7 @@ def finish(session: CancelSession, cap: str, effect: flows.Effect, step: str) ->
 
 def after_post(session: CancelSession, cap: str) -> Response:
     """Plain form: 303 to the step page. htmx: the next step's fragment, 200."""
-    if request.htmx:  # type: ignore[attr-defined]
+    if wants_fragment():
         return render_current(session, cap)
     return see_other(url_for(".show", cap=cap))
 
@@ -164,8 +165,6 @@ def _date(ts: int | None) -> datetime | None:
 @bp.get("/brand/<slug>.css")
 def brand_css(slug: str) -> Response:
     """The merchant's colour as a stylesheet, so pages need no inline style (strict CSP)."""
-    from .merchants import by_slug
-
     merchant = by_slug(slug)
     colour = merchant.brand_color if merchant else "#4f46e5"
     response = current_app.response_class(f":root{{--brand:{colour}}}\n", mimetype="text/css")
