@@ -148,6 +148,8 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "offer_count": len(state.offer_ids),
         "accepted": flow.offers.get(session.accepted_offer or ""),
         "period_end": _date(snapshot.period_end),
+        "resumes_at": _date(session.outcome_detail.get("resumes_at")),
+        "free_until": _date(session.outcome_detail.get("free_until")),
         "ends_now": session.merchant.cancel_mode == "immediately",
         "return_url": cancel_sessions.safe_return_url(session),
         "writes": session.writes if not session.live else [],

@@ -107,6 +107,7 @@ def test_path_accept_offer_plain(
     assert response.status_code == 303 and response.headers["Location"] == url
     done = text(client.get(url))
     assert "Thank you for staying!" in done
+    assert "Your discount is applied: 25% off for 3 months." in done
     assert 'href="https://shop.example/account"' in done  # default return URL
     # preview mode shows exactly what would have gone to Stripe
     assert "POST /v1/coupons" in done and "POST /v1/subscriptions/sub_test" in done
@@ -126,6 +127,7 @@ def test_path_accept_offer_htmx(app: Flask, client: FlaskClient, merchant: Any, 
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in body
     assert "Thank you for staying!" in body
+    assert "Your subscription is paused. Billing resumes on " in body
     assert "pause_collection[behavior]=void" in body
     assert one_session(app).outcome == "accepted"
 
