@@ -10,9 +10,11 @@ from flask import Flask, g, request
 from flask_babel import format_currency, format_date, format_percent, get_locale
 
 from .config import load_config
-from .extensions import babel, db, htmx, mail
+from .extensions import babel, db, htmx, mail, migrate
 
 SUPPORTED_LOCALES = ("en",)
+# Shipped inside the package so `flask db upgrade` works from an installed wheel too.
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -30,6 +32,7 @@ def register_extensions(app: Flask) -> None:
     from .cancel_sessions import default_gateway_factory
 
     db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     mail.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -2,6 +2,7 @@
 
 from flask_babel import Babel
 from flask_mail import Mail
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
@@ -25,3 +26,4 @@ db = SQLAlchemy(model_class=Base)
 mail = Mail()
 htmx = Htmx()
 babel = Babel()
+migrate = Migrate()
