@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
 from . import links
+from .catalogs import translations_group
 from .extensions import db
 from .merchants import DEMO_SLUG, MerchantError, by_slug, create_merchant, ensure_demo_merchant
 
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(merchant_group)
     app.cli.add_command(link_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(translations_group)
 
 
 @click.command("init-db")
