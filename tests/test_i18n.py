@@ -681,3 +681,12 @@ def test_builtin_flow_texts_translate_only_known_text(app: Flask) -> None:
         assert i18n.builtin("It's too expensive") == "Es ist zu teuer"
         assert i18n.builtin("Continue") == "Continue"  # merchant text that happens to be a msgid
         assert gettext("Continue") == "Weiter"
+
+
+def test_demo_links_in_german(app: Flask, client: FlaskClient) -> None:
+    result = app.test_cli_runner().invoke(args=["demo", "--no-serve", "--locale", "de"])
+    assert result.exit_code == 0, result.output
+    links = re.findall(r"http://127\.0\.0\.1:5000(/c/\S+)", result.output)
+    assert len(links) == 2
+    response = client.get(client.get(links[0]).headers["Location"])
+    assert html_lang(response) == "de" and heading(response) == "Bevor Sie gehen\u00a0…"
