@@ -201,11 +201,8 @@ def localized(
         for code, entry in mapping.items()
         if code in SUPPORTED_LOCALES and isinstance(entry, Mapping)
     }
-    return (
-        pick(per_locale, locale or current(), default_locale)
-        or _text(mapping.get(key))
-        or (default)
-    )
+    chosen = pick(per_locale, locale or current(), default_locale) or _text(mapping.get(key))
+    return chosen or default
 
 
 def builtin(text: str) -> str:
