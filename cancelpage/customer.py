@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from . import cancel_sessions, flows, links
+from . import cancel_sessions, flows, i18n, links
 from .billing import StripeRejected, StripeUnavailable
 from .cancel_sessions import LinkRefused
 from .merchants import by_slug
@@ -43,8 +43,10 @@ def open_link(token: str) -> Response:
     try:
         cancel_sessions.open_session(token)
     except (links.BadLink, LinkRefused, StripeRejected):
+        i18n.prefer(link=links.peek_locale(token))
         return invalid_link()
     except StripeUnavailable:
+        i18n.prefer(link=links.peek_locale(token))
         return render("cancel/unavailable.html", "step", status=503, merchant=None)
     return see_other(url_for(".show", cap=cancel_sessions.capability(token)))
 
@@ -53,6 +55,11 @@ def load(cap: str) -> CancelSession | None:
     session = cancel_sessions.by_capability(cap)
     if session is not None:
         g.cancel_session = session
+        i18n.prefer(
+            link=session.locale,
+            customer=session.snapshot.get("preferred_locales") or (),
+            merchant=session.merchant.default_locale,
+        )
     return session
 
 
@@ -91,6 +98,16 @@ def keep(cap: str) -> Response:
     if session.outcome is not None or not cancel_sessions.snapshot_of(session).cancel_at_period_end:
         return after_post(session, cap)
     return finish(session, cap, flows.KeepSubscription(), "keep")
+
+
+@bp.post("/s/<cap>/locale")
+def set_locale(cap: str) -> Response:
+    """The language switcher: the choice sticks to the session; the step stays where it was."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    cancel_sessions.choose_locale(session, request.form.get("locale"))
+    return see_other(url_for(".show", cap=cap))
 
 
 def finish(session: CancelSession, cap: str, effect: flows.Effect, step: str) -> Response:
@@ -136,7 +153,11 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
     state = flows.State.from_dict(session.state)
     snapshot = cancel_sessions.snapshot_of(session)
     offer_id = state.current_offer_id()
+    locale = i18n.current()
     return {
+        "locale": locale,
+        "languages": i18n.language_choices(),
+        "texts": i18n.MerchantTexts(session.merchant, locale),
         "merchant": session.merchant,
         "session": session,
         "cap": cap,
