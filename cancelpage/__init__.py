@@ -10,7 +10,7 @@ from flask import Flask, g, request
 from flask_babel import format_currency, format_date, format_percent, get_locale
 
 from .config import load_config
-from .extensions import babel, db, htmx, mail
+from .extensions import babel, db, htmx, limiter, mail
 
 SUPPORTED_LOCALES = ("en",)
 
@@ -22,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)
+    register_security(app)
     register_cli(app)
     return app
 
@@ -33,6 +34,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
     app.jinja_env.globals.update(
         format_currency=format_currency,
         format_date=format_date,
@@ -61,9 +63,16 @@ def select_locale() -> str | None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import customer
+    from . import customer, ops
 
     app.register_blueprint(customer.bp)
+    app.register_blueprint(ops.bp)
+
+
+def register_security(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
 
 
 def register_cli(app: Flask) -> None:

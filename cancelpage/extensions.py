@@ -1,6 +1,8 @@
 """Unbound extension objects, bound to the app in create_app()."""
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_sqlalchemy import SQLAlchemy
 from htmx_flask import Htmx
@@ -25,3 +27,5 @@ db = SQLAlchemy(model_class=Base)
 mail = Mail()
 htmx = Htmx()
 babel = Babel()
+# Per-IP by default; routes add their own keys (a link's digest). Storage comes from config.
+limiter = Limiter(key_func=get_remote_address)
