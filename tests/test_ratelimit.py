@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
-from flask.testing import FlaskClient
 
 from cancelpage import create_app
 from cancelpage.extensions import db
