@@ -46,7 +46,8 @@ class Defaults:
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = "cancelpage"
-    RATELIMIT_HEADERS_ENABLED = True
+    # Off: it would put Retry-After on every response; the 429 step sets its own.
+    RATELIMIT_HEADERS_ENABLED = False
     # A rate-limit store that is down must not stop customers from cancelling.
     RATELIMIT_SWALLOW_ERRORS = True
     RATE_LIMIT_PER_IP = "120 per minute"  # all customer-page requests from one address

@@ -4,6 +4,7 @@ in front, and error pages that never leak internals (RELIABILITY.md 17-20, 27, 2
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import dbretry, logs
 from .cancel_sessions import release_abandoned_claim
-from .extensions import db
+from .extensions import db, limiter
 from .web import render
 
 # Forms post to this app only; the one redirect after a form post that leaves it is the hand-off
@@ -162,6 +163,7 @@ def http_error(error: HTTPException) -> Response:
         response = problem(
             429, _("Too many attempts"), _("Please wait a minute and try again."), retry=True
         )
+        response.headers["Retry-After"] = str(seconds_until_reset())
     elif status >= 500:
         response = problem(
             status, _("Something went wrong on our side"), _("Please try again in a moment.")
@@ -171,6 +173,12 @@ def http_error(error: HTTPException) -> Response:
             status, _("That didn't work"), _("Please go back and use the buttons on the page.")
         )
     return response
+
+
+def seconds_until_reset() -> int:
+    """When the limit that was hit lets the next request through."""
+    current = limiter.current_limit
+    return max(1, int(current.reset_at - time.time())) if current is not None else 60
 
 
 def internal_error(error: Any) -> Response:
