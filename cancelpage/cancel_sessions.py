@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import current_app, g
 
 from . import flows, links
@@ -55,9 +56,12 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         sa.select(CancelSession).where(CancelSession.link_digest == link_digest)
     )
     if existing is not None:
-        # Re-derive in case SECRET_KEY was rotated since the session began.
-        existing.capability_digest = links.digest(capability(token))
-        db.session.commit()
+        # Re-derive in case SECRET_KEY was rotated since the session began (a write only then:
+        # this is every repeated click on the link).
+        current = links.digest(capability(token))
+        if existing.capability_digest != current:
+            existing.capability_digest = current
+            db.session.commit()
         return existing
     snapshot = read_snapshot(merchant, payload)
     session = CancelSession(
@@ -94,8 +98,11 @@ def capability(token: str) -> str:
 
 
 def by_capability(capability: str) -> CancelSession | None:
+    # Every step page needs the merchant too: one round trip instead of two.
     return db.session.scalar(
-        sa.select(CancelSession).where(CancelSession.capability_digest == links.digest(capability))
+        sa.select(CancelSession)
+        .options(so.joinedload(CancelSession.merchant))
+        .where(CancelSession.capability_digest == links.digest(capability))
     )
 
 

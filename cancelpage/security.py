@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(InternalServerError, internal_error)
     app.register_error_handler(sa.exc.DBAPIError, database_error)
+    dbretry.init_app(app)
     logs.init_app(app)
 
 

@@ -281,3 +281,18 @@ def test_development_server_request_log_is_redacted(app: Flask, caplog: Any) -> 
         logging.getLogger("werkzeug").info('"%s" %s', "GET /c/secret-token HTTP/1.1", 303)
     assert "secret-token" not in caplog.text
     assert '"GET /c/[redacted] HTTP/1.1" 303' in caplog.text
+
+
+def test_cli_sets_and_clears_frame_ancestors(app: Flask, merchant: Any) -> None:
+    runner = app.test_cli_runner()
+    command = ["merchant", "frame-ancestors", "acme"]
+    with app.app_context():  # as the `flask` command provides
+        result = runner.invoke(args=[*command, "https://app.acme.example"])
+        assert result.exit_code == 0 and "https://app.acme.example" in result.output
+        refused = runner.invoke(args=[*command, "http://insecure.example"])
+        assert refused.exit_code != 0 and "https origin" in refused.output
+        assert by_slug("acme").frame_ancestors == ["https://app.acme.example"]
+        cleared = runner.invoke(args=command)
+        assert "none (framing refused)" in cleared.output
+        db.session.expire_all()
+        assert by_slug("acme").frame_ancestors == []
