@@ -11,7 +11,7 @@ from flask_babel import format_currency, format_date, format_percent, get_locale
 
 from . import i18n
 from .config import load_config
-from .extensions import babel, db, htmx, mail, migrate
+from .extensions import babel, db, htmx, limiter, mail, migrate
 
 # Shipped inside the package so `flask db upgrade` works from an installed wheel too.
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)
+    register_security(app)
     register_cli(app)
     return app
 
@@ -36,6 +37,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     htmx.init_app(app)
     i18n.init_app(app, babel)
+    limiter.init_app(app)
     app.jinja_env.globals.update(
         format_currency=format_currency,
         format_date=format_date,
@@ -47,9 +49,16 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import customer
+    from . import customer, ops
 
     app.register_blueprint(customer.bp)
+    app.register_blueprint(ops.bp)
+
+
+def register_security(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -295,7 +295,10 @@ class RecordedRequest:
         return self.headers.get("Stripe-Version")
 
 
-Responder = Callable[[RecordedRequest], tuple[int, dict[str, Any]]]
+# (status, body) or (status, body, response headers), e.g. {"Stripe-Should-Retry": "false"}.
+Responder = Callable[
+    [RecordedRequest], tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]
+]
 
 
 class RecordingHTTPClient(stripe.HTTPClient):
@@ -333,8 +336,13 @@ class RecordingHTTPClient(stripe.HTTPClient):
         )
         with self._lock:
             self.requests.append(recorded)
-        status, payload = self._responder(recorded)
-        return json.dumps(payload), status, {"Content-Type": "application/json"}
+        answer = self._responder(recorded)
+        status, payload = answer[0], answer[1]
+        # stripe-python looks headers up in lower case (requests gives it a case-insensitive dict).
+        headers = {"content-type": "application/json"}
+        if len(answer) == 3:
+            headers.update({k.lower(): v for k, v in answer[2].items()})
+        return json.dumps(payload), status, headers
 
     def request_stream(
         self,

@@ -137,3 +137,23 @@ def demo_command(host: str, port: int, no_serve: bool, locale: str | None) -> No
     if not no_serve:
         # app.run() refuses to start inside the `flask` command; serve with werkzeug directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
+
+
+@merchant_group.command("frame-ancestors")
+@click.argument("slug")
+@click.argument("origins", nargs=-1)
+@with_appcontext
+def merchant_frame_ancestors(slug: str, origins: tuple[str, ...]) -> None:
+    """Set the https origins that may show the customer pages in a frame (none: no framing)."""
+    from .security import validate_frame_ancestors
+
+    merchant = by_slug(slug)
+    if merchant is None:
+        raise click.ClickException(f"no merchant {slug!r}")
+    try:
+        merchant.frame_ancestors = validate_frame_ancestors(list(origins))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="ORIGINS") from exc
+    db.session.commit()
+    allowed = " ".join(merchant.frame_ancestors) or "none (framing refused)"
+    click.echo(f"Origins that may frame {slug!r}: {allowed}")

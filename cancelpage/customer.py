@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from . import cancel_sessions, flows, i18n, links
 from .billing import StripeRejected, StripeUnavailable
 from .cancel_sessions import LinkRefused
+from .extensions import limiter
 from .merchants import by_slug
 from .models import CancelSession
 from .web import render, see_other, wants_fragment
@@ -32,12 +33,28 @@ STEP_TEMPLATES = {
 }
 
 
+def link_key() -> str:
+    """Rate-limit key for one link and its session: a digest, never the token itself."""
+    args = request.view_args or {}
+    cap = cancel_sessions.capability(args["token"]) if "token" in args else args.get("cap", "")
+    return "link:" + links.digest(str(cap))
+
+
+# Every customer request counts against its address and against its link (RELIABILITY.md 26).
+per_ip = limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_PER_IP"], scope="customer-ip")
+per_link = limiter.shared_limit(
+    lambda: current_app.config["RATE_LIMIT_PER_LINK"], scope="customer-link", key_func=link_key
+)
+
+
 def invalid_link() -> Response:
     """One page and status for every unusable token or capability: it reveals nothing."""
     return render("cancel/invalid.html", "step", status=404, merchant=None)
 
 
 @bp.get("/c/<token>")
+@per_ip
+@per_link
 def open_link(token: str) -> Response:
     """Follow a signed link: find or open its session (GET never writes to Stripe)."""
     try:
@@ -64,6 +81,8 @@ def load(cap: str) -> CancelSession | None:
 
 
 @bp.get("/s/<cap>")
+@per_ip
+@per_link
 def show(cap: str) -> Response:
     """The session's current step as a full page (or fragment for htmx)."""
     session = load(cap)
@@ -73,6 +92,8 @@ def show(cap: str) -> Response:
 
 
 @bp.post("/s/<cap>/<step>")
+@per_ip
+@per_link
 def submit(cap: str, step: str) -> Response:
     """One step's form: validate, advance, and at the end carry out the choice once."""
     session = load(cap)
@@ -90,6 +111,8 @@ def submit(cap: str, step: str) -> Response:
 
 
 @bp.post("/s/<cap>/keep")
+@per_ip
+@per_link
 def keep(cap: str) -> Response:
     """Keep a subscription that is already scheduled to end (undo the scheduled cancel)."""
     session = load(cap)

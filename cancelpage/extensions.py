@@ -1,5 +1,7 @@
 """Unbound extension objects, bound to the app in create_app()."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -28,3 +30,5 @@ mail = Mail()
 htmx = Htmx()
 babel = Babel()
 migrate = Migrate()
+# Per-IP by default; routes add their own keys (a link's digest). Storage comes from config.
+limiter = Limiter(key_func=get_remote_address)

@@ -63,6 +63,8 @@ class Merchant(db.Model):
         sa.ForeignKey("flow_version.id", use_alter=True)
     )
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # https origins allowed to show the customer pages in a frame (CSP frame-ancestors).
+    frame_ancestors: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
 
     flow_version: so.Mapped[FlowVersion | None] = so.relationship(
         foreign_keys=[flow_version_id], post_update=True

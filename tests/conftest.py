@@ -33,6 +33,8 @@ def app_config(tmp_path: Any) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
         "PUBLIC_BASE_URL": BASE_URL,
+        # Every test client is 127.0.0.1: the limit tests switch limits on for themselves.
+        "RATELIMIT_ENABLED": False,
     }
 
 
