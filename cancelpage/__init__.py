@@ -61,12 +61,15 @@ def select_locale() -> str | None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import customer
+    from . import customer, recovery, webhooks
 
     app.register_blueprint(customer.bp)
+    app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
+    app.register_blueprint(recovery.bp)
 
 
 def register_cli(app: Flask) -> None:
-    from . import cli
+    from . import cli, recovery_cli
 
     cli.init_app(app)
+    recovery_cli.init_app(app)
