@@ -106,26 +106,34 @@ def process(merchant: Merchant, event: WebhookEvent) -> str:
         if seen(merchant, event.id):
             return "duplicate: already processed"
         try:
-            outcome = dunning.HANDLERS[event.type](merchant, dunning.Reader(merchant, event))
-        except StripeRejected as err:
-            # The object is gone or not ours to read: nothing to act on, ever.
-            db.session.rollback()
-            outcome = f"not acted on: {err.message}"
-        db.session.add(
-            StripeEvent(
-                merchant_id=merchant.id,
-                event_id=event.id,
-                type=event.type,
-                object_id=str(event.object.get("id") or "") or None,
-                created=event.created,
-                outcome=outcome[:200],
-            )
-        )
-        try:
-            db.session.commit()
+            outcome = handle(merchant, event)
         except sa.exc.IntegrityError:
+            # A concurrent delivery of this event, or another event opening the same case,
+            # committed first: start again and see what is true now.
             db.session.rollback()
             if attempt >= ATTEMPTS:
                 raise
             continue
         return outcome
+
+
+def handle(merchant: Merchant, event: WebhookEvent) -> str:
+    """The handler's effect and the event row, committed together."""
+    try:
+        outcome = dunning.HANDLERS[event.type](merchant, dunning.Reader(merchant, event))
+    except StripeRejected as err:
+        # The object is gone or not ours to read: nothing to act on, ever.
+        db.session.rollback()
+        outcome = f"not acted on: {err.message}"
+    db.session.add(
+        StripeEvent(
+            merchant_id=merchant.id,
+            event_id=event.id,
+            type=event.type,
+            object_id=str(event.object.get("id") or "") or None,
+            created=event.created,
+            outcome=outcome[:200],
+        )
+    )
+    db.session.commit()
+    return outcome
