@@ -72,7 +72,9 @@ def card(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def payment_method(pm_id: str = PM_ID, *, exp: tuple[int, int] = (2030, 8), **overrides: Any) -> dict[str, Any]:
+def payment_method(
+    pm_id: str = PM_ID, *, exp: tuple[int, int] = (2030, 8), **overrides: Any
+) -> dict[str, Any]:
     year, month = exp
     return {
         "id": pm_id,
@@ -143,10 +145,9 @@ class FakeStripe:
         if object_id not in store:
             return 404, ss.error_body("invalid_request_error", "resource_missing", "No such object")
         obj = copy.deepcopy(store[object_id])
-        if req.method == "post" and kind == "subscriptions":
-            if "cancel_at_period_end" in req.params:
-                store[object_id]["cancel_at_period_end"] = req.params["cancel_at_period_end"] == "true"
-                obj["cancel_at_period_end"] = store[object_id]["cancel_at_period_end"]
+        if req.method == "post" and "cancel_at_period_end" in req.params:
+            scheduled = req.params["cancel_at_period_end"] == "true"
+            store[object_id]["cancel_at_period_end"] = obj["cancel_at_period_end"] = scheduled
         expand = {v for k, v in req.params.items() if k.startswith("expand")}
         if kind == "invoices" and "customer" in expand:
             obj["customer"] = copy.deepcopy(self.customers[obj["customer"]])
@@ -154,7 +155,7 @@ class FakeStripe:
             obj["customer"] = obj["customer"]["id"]
         if kind == "customers" and "subscriptions" in expand:
             subs = [s for s in self.subscriptions.values() if _customer_id(s) == object_id]
-            obj["subscriptions"] = {"object": "list", "data": copy.deepcopy(subs), "has_more": False}
+            obj["subscriptions"] = {"object": "list", "data": subs, "has_more": False}
         return 200, obj
 
 

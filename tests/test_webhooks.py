@@ -134,8 +134,8 @@ def test_same_event_three_times_has_one_effect(
     answers = [post(client, body) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert answers[0].json["outcome"].endswith("opened, 4 emails scheduled")
-    assert answers[1].json["outcome"] == answers[2].json["outcome"] == (
-        "duplicate: already processed"
+    assert (
+        answers[1].json["outcome"] == answers[2].json["outcome"] == ("duplicate: already processed")
     )
     assert counts(app) == (1, 1, 4)
     # Only the first delivery re-read Stripe (invoice, then subscription).
