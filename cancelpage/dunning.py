@@ -365,13 +365,14 @@ def summary(merchant: Merchant) -> dict[str, Any]:
         sa.select(RecoveryCase.kind, RecoveryCase.status, sa.func.count())
         .where(RecoveryCase.merchant_id == merchant.id)
         .group_by(RecoveryCase.kind, RecoveryCase.status)
-    ).tuples():
+    ):
         counts.setdefault(kind, {})[status] = number
-    recovered = dict(
-        db.session.execute(
+    recovered = {
+        currency: amount
+        for currency, amount in db.session.execute(
             sa.select(RecoveryCase.currency, sa.func.sum(RecoveryCase.amount_recovered))
             .where(RecoveryCase.merchant_id == merchant.id, RecoveryCase.status == "recovered")
             .group_by(RecoveryCase.currency)
-        ).tuples()
-    )
+        )
+    }
     return {"cases": counts, "recovered": recovered}

@@ -301,14 +301,15 @@ def _load_context(rows: list[OutboxEmail]) -> _BatchContext:
             sa.select(EmailCopy).where(EmailCopy.merchant_id.in_(merchant_ids))
         )
     }
-    suppressed = set(
-        db.session.execute(
+    suppressed = {
+        (merchant_id, email)
+        for merchant_id, email in db.session.execute(
             sa.select(EmailSuppression.merchant_id, EmailSuppression.email).where(
                 EmailSuppression.merchant_id.in_(merchant_ids),
                 EmailSuppression.email.in_(addresses),
             )
-        ).tuples()
-    )
+        )
+    }
     return _BatchContext(merchants, cases, copies, suppressed)
 
 

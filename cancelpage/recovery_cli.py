@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from . import dunning, emails, outbox
 from .billing import BillingError
@@ -43,6 +44,7 @@ def load_merchant(slug: str) -> Merchant:
 @click.option("--once", is_flag=True, help="Send what is due now, then exit (for cron).")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
 @click.option("--batch-size", default=100, show_default=True, help="Rows claimed at a time.")
+@with_appcontext
 def worker_command(once: bool, interval: float, batch_size: int) -> None:
     """Send queued emails: loop until stopped (SIGTERM/Ctrl-C finish the current batch)."""
     if once:
@@ -86,6 +88,7 @@ def email_group() -> None:
 @click.argument("merchant")
 @click.argument("to_address")
 @click.option("--kind", default="dunning_1", show_default=True, help="Which email to test.")
+@with_appcontext
 def email_test(merchant: str, to_address: str, kind: str) -> None:
     """Send one email with sample values to TO_ADDRESS (e.g. yourself) right now."""
     try:
@@ -103,6 +106,7 @@ def email_test(merchant: str, to_address: str, kind: str) -> None:
 @click.option("--subject", help="New subject; {placeholders} allowed.")
 @click.option("--body", help="New text; blank lines separate paragraphs.")
 @click.option("--reset", is_flag=True, help="Go back to the default copy.")
+@with_appcontext
 def email_copy(
     merchant: str, kind: str, subject: str | None, body: str | None, reset: bool
 ) -> None:
@@ -130,6 +134,7 @@ def email_copy(
 @click.argument("merchant")
 @click.option("--status", help="Only rows with this status (e.g. dead).")
 @click.option("--limit", default=50, show_default=True)
+@with_appcontext
 def email_outbox(merchant: str, status: str | None, limit: int) -> None:
     """The merchant's most recent emails and what happened to each."""
     for row in outbox.rows_for(load_merchant(merchant), status=status, limit=limit):
@@ -144,6 +149,7 @@ def email_outbox(merchant: str, status: str | None, limit: int) -> None:
 @email_group.command("requeue")
 @click.argument("merchant")
 @click.argument("row_id", type=int)
+@with_appcontext
 def email_requeue(merchant: str, row_id: int) -> None:
     """Try a dead email again with a fresh set of attempts."""
     if not outbox.requeue(load_merchant(merchant), row_id):
@@ -161,6 +167,7 @@ def cards_group() -> None:
 
 @cards_group.command("scan")
 @click.argument("merchant")
+@with_appcontext
 def cards_scan(merchant: str) -> None:
     """Queue a pre-expiry email for each active subscription's card expiring next month."""
     m = load_merchant(merchant)
@@ -192,6 +199,7 @@ def cards_scan(merchant: str) -> None:
 @click.command("cases")
 @click.argument("merchant")
 @click.option("--limit", default=20, show_default=True)
+@with_appcontext
 def cases_command(merchant: str, limit: int) -> None:
     """Recovery cases (failed payments, expiring cards, scheduled cancels) and what was saved."""
     m = load_merchant(merchant)
@@ -225,6 +233,7 @@ def cases_command(merchant: str, limit: int) -> None:
 @click.argument("slug")
 @click.argument("secret")
 @click.option("--keep-previous", is_flag=True, help="Keep accepting the current secret (roll).")
+@with_appcontext
 def webhook_secret_command(slug: str, secret: str, keep_previous: bool) -> None:
     """Set the Stripe webhook signing secret (whsec_...) for POST /webhooks/stripe/SLUG."""
     if not secret.startswith("whsec_"):
@@ -241,6 +250,7 @@ def webhook_secret_command(slug: str, secret: str, keep_previous: bool) -> None:
 @click.command("dunning-days")
 @click.argument("slug")
 @click.argument("days", nargs=-1, type=int, required=True)
+@with_appcontext
 def dunning_days_command(slug: str, days: tuple[int, ...]) -> None:
     """Days after a failed payment on which dunning emails go out, e.g. 0 3 7 14."""
     merchant = load_merchant(slug)
