@@ -195,19 +195,24 @@ def claim(batch_size: int, until: datetime, only_ids: Iterable[int] | None = Non
         pick = pick.where(OutboxEmail.id.in_(list(only_ids)))
     pick = pick.limit(batch_size)
     if db.engine.dialect.name == "postgresql":
-        # Rows another worker holds are skipped, not waited for.
+        # Rows another worker is claiming are skipped, not waited for. (A separate SELECT, not
+        # a subquery of the UPDATE: PostgreSQL may rescan such a subquery and exceed the LIMIT.)
         pick = pick.with_for_update(skip_locked=True)
     token = secrets.token_hex(16)
-    claimed = db.session.execute(
-        sa.update(OutboxEmail)
-        # The outer condition is re-checked on the locked row, so a row claimed meanwhile
-        # by someone else is never taken twice.
-        .where(OutboxEmail.id.in_(pick.scalar_subquery()), due)
-        .values(status="sending", claim_token=token, claimed_until=now + LEASE)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    while ids := list(db.session.scalars(pick)):
+        claimed = db.session.execute(
+            sa.update(OutboxEmail)
+            # Checked again at the write: on SQLite another worker may have taken a row since,
+            # in which case we look again rather than stop.
+            .where(OutboxEmail.id.in_(ids), due)
+            .values(status="sending", claim_token=token, claimed_until=now + LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if claimed:
+            return token
     db.session.commit()
-    return token if claimed else None
+    return None
 
 
 def _refresh_lease(token: str) -> set[int]:

@@ -109,14 +109,13 @@ def post(
     slug: str = "live",
     secret: str = ss.WEBHOOK_SECRET,
     timestamp: int | None = None,
-    **kwargs: Any,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     raw, header = ss.signed_webhook(body, secret=secret, timestamp=timestamp)
     return client.post(
         f"/webhooks/stripe/{slug}",
         data=raw,
-        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-        **kwargs,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json", **(headers or {})},
     )
 
 
