@@ -170,9 +170,11 @@ def send_test(merchant: Merchant, to_address: str, kind: str = "dunning_1") -> O
     if row.status == "suppressed":  # a test must reach the merchant even if they unsubscribed
         row.status = "pending"
     db.session.commit()
-    drain(only_ids=[row.id])
-    db.session.refresh(row)
-    return row
+    row_id = row.id
+    drain(only_ids=[row_id])
+    sent = db.session.get(OutboxEmail, row_id)
+    assert sent is not None
+    return sent
 
 
 # ---- claiming --------------------------------------------------------------------------------
