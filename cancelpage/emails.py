@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
@@ -37,6 +38,9 @@ SUBJECT_MAX = 200
 BODY_MAX = 5000
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Long link headers must stay on one line: folding would encode List-Unsubscribe's URL into
+# RFC 2047 words that mail clients cannot follow. RFC 5322 allows 998 characters a line.
+MESSAGE_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -356,7 +360,7 @@ def build_message(
     config = current_app.config
     sender = parseaddr(config["MAIL_DEFAULT_SENDER"])[1] or "cancelpage@localhost"
     domain = sender.rpartition("@")[2] or "localhost"
-    message = EmailMessage()
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = formataddr((one_line(merchant.name), sender))
     message["To"] = Address(addr_spec=row.to_address or "")
     message["Subject"] = one_line(rendered.subject)

@@ -38,6 +38,7 @@ class _Handler:
         assert isinstance(message, EmailMessage)
         with self.sink.lock:
             self.sink.messages.append(message)
+            self.sink.raw.append(envelope.content)
         return "250 Message accepted"
 
 
@@ -47,6 +48,7 @@ class SMTPSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # as received, before parsing
         self.refuse: dict[str, str] = {}
         self.delay = 0.0
         self.lock = threading.Lock()

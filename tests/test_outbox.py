@@ -97,6 +97,8 @@ def test_the_message_as_received(app: Flask, merchant: Merchant, smtp: SMTPSink)
     unsubscribe, mailto = message["List-Unsubscribe"].split(", ")
     assert unsubscribe.startswith("<http://cancel.test/unsubscribe/") and unsubscribe.endswith(">")
     assert mailto == "<mailto:help@acme.example?subject=unsubscribe>"
+    raw = smtp.raw[0].decode()
+    assert f"\r\nList-Unsubscribe: {unsubscribe}, {mailto}\r\n" in raw  # one line, not encoded
     assert message.get_content_type() == "multipart/alternative"
     text, html = body_of(message, "plain"), body_of(message, "html")
     assert "We tried to collect $15.00 for your Acme <Analytics> subscription" in text
