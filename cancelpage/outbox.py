@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 BACKOFF_CAP = timedelta(hours=6)
-# Rows the worker still owes an answer for; "sending" is a claim in progress.
-OPEN_STATUSES = ("pending", "sending")
 
 
 @dataclass
