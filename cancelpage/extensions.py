@@ -1,11 +1,13 @@
 """Unbound extension objects, bound to the app in create_app()."""
 
-from flask_babel import Babel
 from flask_mail import Mail
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .i18n import Babel
 
 # Named constraints: PostgreSQL can drop them by name and Alembic migrations stay stable.
 NAMING_CONVENTION = {
@@ -25,3 +27,4 @@ db = SQLAlchemy(model_class=Base)
 mail = Mail()
 htmx = Htmx()
 babel = Babel()
+migrate = Migrate()
