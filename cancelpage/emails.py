@@ -26,7 +26,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale, format_currency, format_date
 from flask_babel import lazy_gettext as _l
 
-from . import links
+from . import i18n, links
 from .extensions import db
 from .models import EmailCopy, Merchant, OutboxEmail, RecoveryCase
 
@@ -214,13 +214,10 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 
 def choose_locale(preferred: tuple[str, ...] | list[str], merchant: Merchant) -> str:
     """The customer's first Stripe preferred locale we can speak, else the merchant's default."""
-    from . import SUPPORTED_LOCALES
-
-    for candidate in preferred:
-        base = candidate.replace("_", "-").split("-")[0].lower()
-        if base in SUPPORTED_LOCALES:
-            return base
-    return merchant.default_locale or "en"
+    for tag in preferred:
+        if code := i18n.supported(tag):
+            return code
+    return i18n.supported(merchant.default_locale) or i18n.SOURCE_LOCALE
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -299,7 +296,7 @@ def action_url(merchant: Merchant, row: OutboxEmail, case: RecoveryCase | None) 
         subscription=case.subscription_id,
         # Preview mode reads the subscription from the link: say it is already set to end.
         attributes={"cancel_at_period_end": "true"} if purpose == "save" else {},
-        locale=row.locale if purpose == "save" else None,
+        locale=row.locale,
         ref=str(case.id),
     )
     return links.link_url(base_url(), links.sign(payload, merchant.link_secrets, purpose), purpose)
@@ -308,7 +305,7 @@ def action_url(merchant: Merchant, row: OutboxEmail, case: RecoveryCase | None) 
 def unsubscribe_url(merchant: Merchant, row: OutboxEmail) -> str:
     """Points at the outbox row, which holds the address: the link itself carries no email."""
     payload = links.LinkPayload(
-        merchant=merchant.slug, customer=row.customer_id or "-", ref=str(row.id)
+        merchant=merchant.slug, customer=row.customer_id or "-", locale=row.locale, ref=str(row.id)
     )
     token = links.sign(payload, merchant.link_secrets, "unsubscribe")
     return links.link_url(base_url(), token, "unsubscribe")

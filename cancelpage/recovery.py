@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request, url_for
 
-from . import emails, links, outbox
+from . import emails, i18n, links, outbox
 from .billing import BillingError, StripeUnavailable
 from .cancel_sessions import gateway_for
 from .extensions import db
@@ -236,4 +236,6 @@ def verified(
         )
     except links.BadLink:
         return None
+    # The page speaks the email's language (then the browser's, then the merchant's).
+    i18n.prefer(link=payload.locale, merchant=merchant.default_locale)
     return merchant, payload

@@ -126,9 +126,13 @@ class FakeStripe:
     """Objects as they are *now*; webhook handlers re-read from here."""
 
     def __init__(self) -> None:
+        # An English-speaking customer unless a test says otherwise.
+        english = ss.customer(preferred_locales=["en"])
         self.invoices: dict[str, dict[str, Any]] = {INVOICE_ID: invoice()}
-        self.subscriptions: dict[str, dict[str, Any]] = {ss.SUB_ID: ss.subscription()}
-        self.customers: dict[str, dict[str, Any]] = {ss.CUSTOMER_ID: ss.customer()}
+        self.subscriptions: dict[str, dict[str, Any]] = {
+            ss.SUB_ID: ss.subscription(customer=english)
+        }
+        self.customers: dict[str, dict[str, Any]] = {ss.CUSTOMER_ID: copy.deepcopy(english)}
         self.down = False  # answer 500 to everything (Stripe unavailable)
 
     def respond(self, req: RecordedRequest) -> tuple[int, dict[str, Any]]:

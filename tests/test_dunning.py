@@ -174,18 +174,17 @@ def test_preview_merchants_act_on_the_events_own_object(
 
 
 def test_the_email_locale_follows_the_customers_stripe_locales(
-    app: Flask,
-    client: FlaskClient,
-    fake_stripe: FakeStripe,
-    smtp: SMTPSink,
-    monkeypatch: pytest.MonkeyPatch,
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe, smtp: SMTPSink
 ) -> None:
-    monkeypatch.setattr("cancelpage.SUPPORTED_LOCALES", ("en", "fr"))
-    post(client, event("invoice.payment_failed", invoice()))  # customer prefers fr-FR, en
+    fake_stripe.customers[ss.CUSTOMER_ID]["preferred_locales"] = ["fr-FR", "en"]
+    post(client, event("invoice.payment_failed", invoice()))
     assert {r.locale for r in emails_of(app)} == {"fr"}
     drain(app)
     [message] = smtp.messages
-    assert "29,00\xa0€" in body_of(message, "plain")  # rendered in French
+    assert message["Subject"] == "Votre paiement à Live Co n'a pas abouti"
+    assert "Montant dû\xa0: 29,00\xa0€" in body_of(message, "plain")
+    card_page = client.get(link_in(message, "/card/")).get_data(as_text=True)
+    assert "Mettez à jour vos informations de paiement" in card_page  # the page follows
     fake_stripe.customers[ss.CUSTOMER_ID]["preferred_locales"] = ["ja"]
     fake_stripe.invoices["in_other"] = invoice(id="in_other")
     post(client, event("invoice.payment_failed", invoice(id="in_other")))
@@ -209,7 +208,10 @@ def test_no_known_address_is_visible_not_silent(
 
 
 def scheduled(**overrides: Any) -> dict[str, Any]:
-    return ss.subscription(cancel_at_period_end=True, cancel_at=ss.PERIOD_END, **overrides)
+    english = ss.customer(preferred_locales=["en"])
+    return ss.subscription(
+        cancel_at_period_end=True, cancel_at=ss.PERIOD_END, customer=english, **overrides
+    )
 
 
 def cancel_event() -> dict[str, Any]:
