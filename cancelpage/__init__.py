@@ -49,10 +49,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import customer, ops
+    from . import customer, ops, recovery, webhooks
 
     app.register_blueprint(customer.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
+    app.register_blueprint(recovery.bp)
 
 
 def register_security(app: Flask) -> None:
@@ -62,6 +64,7 @@ def register_security(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from . import cli
+    from . import cli, recovery_cli
 
     cli.init_app(app)
+    recovery_cli.init_app(app)

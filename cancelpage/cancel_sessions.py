@@ -93,6 +93,14 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
     return session
 
 
+def open_link(token: str) -> CancelSession:
+    """Cancel links (from the merchant's app) and save links (from our emails) share /c/."""
+    try:
+        return open_session(token, "cancel")
+    except links.BadLink:
+        return open_session(token, "save")
+
+
 def capability(token: str) -> str:
     return links.capability_for(token, current_app.config["SECRET_KEY"])
 

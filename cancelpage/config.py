@@ -31,6 +31,11 @@ class Defaults:
     MAIL_DEFAULT_SENDER = "cancelpage@localhost"
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
+    # Recovery emails: SMTP via the usual MAIL_SERVER/MAIL_PORT/MAIL_USE_TLS/MAIL_USE_SSL/
+    # MAIL_USERNAME/MAIL_PASSWORD keys; failed sends are retried with exponential backoff.
+    MAIL_TIMEOUT = 10.0  # seconds per SMTP operation, so a stuck server never hangs the worker
+    MAIL_MAX_ATTEMPTS = 12  # then the email is marked "dead" (kept, shown, re-queueable)
+    MAIL_RETRY_BASE_SECONDS = 60  # 1 min, 2 min, 4 min ... capped at 6 h
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     # Production readiness (issue 6): proxy, headers, rate limits, database retries.

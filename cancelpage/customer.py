@@ -58,7 +58,7 @@ def invalid_link() -> Response:
 def open_link(token: str) -> Response:
     """Follow a signed link: find or open its session (GET never writes to Stripe)."""
     try:
-        cancel_sessions.open_session(token)
+        cancel_sessions.open_link(token)
     except (links.BadLink, LinkRefused, StripeRejected):
         i18n.prefer(link=links.peek_locale(token))
         return invalid_link()
