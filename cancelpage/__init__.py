@@ -10,7 +10,7 @@ from flask import Flask, g, request
 from flask_babel import format_currency, format_date, format_percent, get_locale
 
 from .config import load_config
-from .extensions import babel, db, htmx, mail
+from .extensions import babel, db, htmx, limiter, login, mail
 
 SUPPORTED_LOCALES = ("en",)
 
@@ -27,11 +27,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from . import accounts, csrf
     from .cancel_sessions import default_gateway_factory
 
     db.init_app(app)
     mail.init_app(app)
     htmx.init_app(app)
+    csrf.init_app(app)
+    login.init_app(app, add_context_processor=False)
+    accounts.init_login(login)
+    limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(
         format_currency=format_currency,
@@ -61,9 +66,11 @@ def select_locale() -> str | None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import customer
+    from . import admin, api, customer
 
     app.register_blueprint(customer.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
 
 
 def register_cli(app: Flask) -> None:

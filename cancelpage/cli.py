@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
-from . import links
+from . import admin_cli, links
 from .extensions import db
 from .merchants import DEMO_SLUG, MerchantError, by_slug, create_merchant, ensure_demo_merchant
 
@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(merchant_group)
     app.cli.add_command(link_command)
     app.cli.add_command(demo_command)
+    admin_cli.init_app(app)
 
 
 @click.command("init-db")

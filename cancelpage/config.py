@@ -34,6 +34,16 @@ class Defaults:
     BABEL_DEFAULT_TIMEZONE = "UTC"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Merchant dashboard and link API (admin/, api.py).
+    # CSRF is checked by cancelpage.csrf (app-wide, minus capability- and token-authenticated
+    # blueprints); the token lives as long as the signed-in session.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_TIME_LIMIT: int | None = None
+    RATELIMIT_STORAGE_URI = "memory://"  # shared storage (Redis) in production
+    RATELIMIT_HEADERS_ENABLED = True
+    API_RATE_LIMIT = "60 per minute"  # per API key
+    LOGIN_RATE_LIMIT = "10 per minute"  # per client address, sign-in and reset requests
+    PASSWORD_RESET_MAX_AGE = 3600  # seconds an emailed reset link works
 
 
 class UnsafeConfig(RuntimeError):

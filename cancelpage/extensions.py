@@ -1,8 +1,13 @@
 """Unbound extension objects, bound to the app in create_app()."""
 
+from flask import Response, request
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_mail import Mail
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -25,3 +30,19 @@ db = SQLAlchemy(model_class=Base)
 mail = Mail()
 htmx = Htmx()
 babel = Babel()
+
+
+class DashboardLoginManager(LoginManager):
+    """Flask-Login for the dashboard only: other pages (the customer's) never touch the session,
+    so their responses do not vary on Cookie. No remember-me cookies are issued."""
+
+    def _update_remember_cookie(self, response: Response) -> Response:
+        if request.blueprint != "admin":
+            return response
+        return super()._update_remember_cookie(response)  # type: ignore[no-any-return]
+
+
+csrf = CSRFProtect()
+login = DashboardLoginManager()
+# Per-IP by default; the link API keys its limit by API key (see api.py).
+limiter = Limiter(key_func=get_remote_address)
