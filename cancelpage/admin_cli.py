@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from . import accounts, keyring, vault
 from .extensions import db
@@ -15,9 +16,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(keys_group)
 
 
-@click.group("user")
-def user_group() -> None:
-    """Manage dashboard users."""
+user_group = AppGroup("user", help="Manage dashboard users.")
 
 
 @user_group.command("add")
@@ -44,9 +43,9 @@ def user_add(merchant: str, email: str, password: str) -> None:
     click.echo(f"Added {user.email} to {found.slug!r}. Sign in at /admin/login.")
 
 
-@click.group("keys")
-def keys_group() -> None:
-    """Encryption keys for secrets at rest (CANCELPAGE_ENCRYPTION_KEYS)."""
+keys_group = AppGroup(
+    "keys", help="Encryption keys for secrets at rest (CANCELPAGE_ENCRYPTION_KEYS)."
+)
 
 
 @keys_group.command("new")

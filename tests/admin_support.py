@@ -1,0 +1,51 @@
+"""Helpers for dashboard tests: users, signing in, CSRF tokens, reading pages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cancelpage import accounts
+from cancelpage.extensions import db
+from cancelpage.merchants import by_slug, create_merchant
+
+PASSWORD = "correct horse battery"
+HX = {"HX-Request": "true"}
+
+
+def add_user(app: Flask, slug: str, email: str, password: str = PASSWORD) -> int:
+    with app.app_context():
+        merchant = by_slug(slug) or create_merchant(slug, slug.title())
+        user = accounts.create_user(merchant, email, password)
+        db.session.commit()
+        return user.id
+
+
+def csrf_token(client: FlaskClient, path: str = "/admin/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns the CSRF token for later posts."""
+    token = csrf_token(client)
+    response = client.post(
+        "/admin/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return csrf_token(client, "/admin/")
+
+
+def post(
+    client: FlaskClient, path: str, token: str, data: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
+    return client.post(path, data={**(data or {}), "csrf_token": token}, **kwargs)
+
+
+def text(response: Any) -> str:
+    return re.sub(r"\s+", " ", response.get_data(as_text=True))
