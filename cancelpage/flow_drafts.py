@@ -57,7 +57,9 @@ def _split_errors(error: flows.FlowError, path: str) -> EditErrors:
     out = EditErrors()
     for message in error.errors:
         where, _, text = message.partition(": ")
-        if where.startswith(path + "."):
+        if not path and not where.startswith(SECTIONS):
+            out.fields.setdefault(where, text)  # top-level fields (default_offers, max_offers)
+        elif path and where.startswith(path + "."):
             out.fields.setdefault(where[len(path) + 1 :], text)
         elif where == path:
             out.general.append(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -11,15 +12,25 @@ from flask.testing import FlaskClient
 from cancelpage import accounts
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug, create_merchant
+from cancelpage.models import MerchantUser
 
 PASSWORD = "correct horse battery"
 HX = {"HX-Request": "true"}
 
 
-def add_user(app: Flask, slug: str, email: str, password: str = PASSWORD) -> int:
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per run: argon2 is slow on purpose, and most tests only need a user."""
+    return accounts._hasher.hash(PASSWORD)
+
+
+def add_user(app: Flask, slug: str, email: str) -> int:
     with app.app_context():
         merchant = by_slug(slug) or create_merchant(slug, slug.title())
-        user = accounts.create_user(merchant, email, password)
+        user = MerchantUser(
+            merchant_id=merchant.id, email=email.lower(), password_hash=password_hash()
+        )
+        db.session.add(user)
         db.session.commit()
         return user.id
 
@@ -31,8 +42,21 @@ def csrf_token(client: FlaskClient, path: str = "/admin/login") -> str:
     return match.group(1)
 
 
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> str:
-    """Sign in through the form; returns the CSRF token for later posts."""
+def sign_in(
+    client: FlaskClient, email: str, password: str = PASSWORD, *, form: bool = False
+) -> str:
+    """Sign in (through the form, or directly in the session when the form is not under test);
+    returns the CSRF token for later posts."""
+    if not form:
+        app = client.application
+        with app.app_context():
+            user = accounts.user_by_email(email)
+            assert user is not None
+            account_id = accounts.Account(user).get_id()
+        with client.session_transaction() as session:
+            session["_user_id"] = account_id
+            session["_fresh"] = True
+        return csrf_token(client, "/admin/")
     token = csrf_token(client)
     response = client.post(
         "/admin/login", data={"email": email, "password": password, "csrf_token": token}

@@ -27,7 +27,7 @@ def user(app: Flask, merchant: Any) -> int:
 
 def test_sign_in_and_out(client: FlaskClient, user: int) -> None:
     assert client.get("/admin/").status_code == 303
-    token = sign_in(client, "owner@acme.example")
+    token = sign_in(client, "owner@acme.example", form=True)
     page = text(client.get("/admin/"))
     assert "Acme &lt;Analytics&gt;" in page  # the merchant's name, escaped
     assert "Sign out" in page
@@ -62,7 +62,7 @@ def test_forms_without_a_csrf_token_are_refused(app: Flask, client: FlaskClient,
         "/admin/login", data={"email": "owner@acme.example", "password": PASSWORD}
     )
     assert response.status_code == 400
-    token = sign_in(client, "owner@acme.example")
+    token = sign_in(client, "owner@acme.example", form=True)
     response = client.post("/admin/settings", data={"name": "Changed"})
     assert response.status_code == 400
     # htmx sends the token in a header (hx-headers on <body>): accepted.
@@ -135,7 +135,7 @@ def test_sign_in_is_rate_limited(app_config: dict[str, Any], merchant: Any) -> N
 
 
 def test_dashboard_pages_are_not_cached(client: FlaskClient, user: int) -> None:
-    sign_in(client, "owner@acme.example")
+    sign_in(client, "owner@acme.example", form=True)
     response = client.get("/admin/developers")
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "same-origin"
@@ -211,7 +211,7 @@ def test_password_reset_by_mailed_link(
         data={"email": "owner@acme.example", "password": PASSWORD, "csrf_token": csrf_token(other)},
     )
     assert old.status_code == 200
-    sign_in(other, "owner@acme.example", "new password 123")
+    sign_in(other, "owner@acme.example", "new password 123", form=True)
 
 
 def test_reset_link_expires_and_refuses_tampering(app: Flask, user: int) -> None:
@@ -289,7 +289,7 @@ def test_changing_the_password_signs_out_other_sessions(app: Flask, user: int) -
     from cancelpage import accounts
 
     first = app.test_client()
-    sign_in(first, "owner@acme.example")
+    sign_in(first, "owner@acme.example", form=True)
     assert first.get("/admin/").status_code == 200
     with app.app_context():
         accounts.set_password(db.session.get(MerchantUser, user), "another password 1")
