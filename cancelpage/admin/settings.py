@@ -3,10 +3,11 @@ cancel mode, link lifetime and default language."""
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, request, url_for
 
 from .. import branding
 from ..extensions import db
+from ..web import see_other, wants_fragment
 from .common import bp, merchant, page, saved
 
 TEMPLATE = "admin/settings.html"
@@ -49,6 +50,8 @@ def settings_save() -> Response:
 @bp.get("/settings/copy-preview")
 def copy_preview() -> Response:
     """How one piece of copy will look to customers (htmx, as the merchant types)."""
+    if not wants_fragment():
+        return see_other(url_for("admin.settings"))
     # The one query parameter is the copy field itself (htmx sends it under its own name).
     text = next(iter(request.args.values()), "")[:500]
     return page(TEMPLATE, "copy_preview", text=text)
