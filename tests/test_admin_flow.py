@@ -341,7 +341,7 @@ def test_delete_a_rule(app: Flask, client: FlaskClient, token: str) -> None:
     assert post(client, "/admin/flow/rules/42", token, BIG_SPENDERS).status_code == 404
 
 
-# ---- publishing and versions ---------------------------------------------------------------------
+# ---- publishing and versions -------------------------------------------------------------------
 
 
 def test_publish_sessions_record_versions_and_restore(
@@ -395,7 +395,7 @@ def test_discard_the_draft(app: Flask, client: FlaskClient, token: str) -> None:
     assert "The draft is the same as the published version 1." in text(client.get("/admin/flow"))
 
 
-# ---- preview as a customer ------------------------------------------------------------------------
+# ---- preview as a customer --------------------------------------------------------------------
 
 
 def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
