@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import accounts
+from cancelpage import accounts, create_app
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug, create_merchant
 from cancelpage.models import MerchantUser
@@ -73,3 +75,15 @@ def post(
 
 def text(response: Any) -> str:
     return re.sub(r"\s+", " ", response.get_data(as_text=True))
+
+
+@contextlib.contextmanager
+def other_app(config: dict[str, Any], **overrides: Any) -> Iterator[Flask]:
+    """A second app on the same database with other settings; its connections closed after."""
+    app = create_app({**config, **overrides})
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from admin_support import HX, PASSWORD, add_user, csrf_token, post, sign_in, text
+from admin_support import HX, PASSWORD, add_user, csrf_token, other_app, post, sign_in, text
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import create_app
 from cancelpage.extensions import db
 from cancelpage.models import MerchantUser
 
@@ -121,9 +120,11 @@ def test_next_only_leads_back_into_the_dashboard(client: FlaskClient, user: int)
 
 
 def test_sign_in_is_rate_limited(app_config: dict[str, Any], merchant: Any) -> None:
-    app_config["LOGIN_RATE_LIMIT"] = "3 per minute"
-    app = create_app(app_config)
-    client = app.test_client()
+    with other_app(app_config, LOGIN_RATE_LIMIT="3 per minute") as app:
+        check_sign_in_limit(app.test_client())
+
+
+def check_sign_in_limit(client: FlaskClient) -> None:
     token = csrf_token(client)
     codes = [
         client.post(
@@ -169,8 +170,12 @@ def test_password_reset_by_mailed_link(
     app_config: dict[str, Any], smtp: tuple[int, Any], merchant: Any
 ) -> None:
     port, inbox = smtp
-    app_config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_SUPPRESS_SEND=False)
-    app = create_app(app_config)
+    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port, "MAIL_SUPPRESS_SEND": False}
+    with other_app(app_config, **mail) as app:
+        reset_by_mail(app, inbox)
+
+
+def reset_by_mail(app: Flask, inbox: Any) -> None:
     add_user(app, "acme", "owner@acme.example")
     client = app.test_client()
     token = csrf_token(client, "/admin/forgot")
@@ -240,16 +245,16 @@ def test_reset_mail_failure_is_not_shown(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens: the SMTP connection is refused
-    app_config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_SUPPRESS_SEND=False)
-    app = create_app(app_config)
-    add_user(app, "acme", "owner@acme.example")
-    client = app.test_client()
-    response = post(
-        client,
-        "/admin/forgot",
-        csrf_token(client, "/admin/forgot"),
-        {"email": "owner@acme.example"},
-    )
+    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port, "MAIL_SUPPRESS_SEND": False}
+    with other_app(app_config, **mail) as app:
+        add_user(app, "acme", "owner@acme.example")
+        client = app.test_client()
+        response = post(
+            client,
+            "/admin/forgot",
+            csrf_token(client, "/admin/forgot"),
+            {"email": "owner@acme.example"},
+        )
     assert "If that address has an account" in text(response)
     assert "not sent" in caplog.text and "/admin/reset/" not in caplog.text
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from admin_support import add_user, post, sign_in
+from admin_support import add_user, other_app, post, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import api_keys, create_app
+from cancelpage import api_keys
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug
 from cancelpage.models import ApiKey
@@ -139,23 +139,16 @@ def test_invalid_bodies_are_422_naming_the_field(
         assert db.session.scalars(sa.select(ApiKey)).one().last_used_at is None
 
 
-def test_rate_limited_per_key_with_429(app_config: dict[str, Any]) -> None:
-    app_config["API_RATE_LIMIT"] = "2 per minute"
-    app = create_app(app_config)
-    with app.app_context():
-        db.create_all()
-        from cancelpage.merchants import create_merchant
-
-        create_merchant("acme")
-        db.session.commit()
-    first, second = new_key(app), new_key(app)
-    client = app.test_client()
-    assert [call(client, first).status_code for _ in range(3)] == [201, 201, 429]
-    limited = call(client, first)
-    assert limited.get_json()["error"]["code"] == "rate_limited"
-    assert "2 per 1 minute" in limited.get_json()["error"]["message"]
-    assert int(limited.headers["Retry-After"]) > 0
-    assert call(client, second).status_code == 201  # another key has its own budget
+def test_rate_limited_per_key_with_429(app_config: dict[str, Any], merchant: Any) -> None:
+    with other_app(app_config, API_RATE_LIMIT="2 per minute") as app:
+        first, second = new_key(app), new_key(app)
+        client = app.test_client()
+        assert [call(client, first).status_code for _ in range(3)] == [201, 201, 429]
+        limited = call(client, first)
+        assert limited.get_json()["error"]["code"] == "rate_limited"
+        assert "2 per 1 minute" in limited.get_json()["error"]["message"]
+        assert int(limited.headers["Retry-After"]) > 0
+        assert call(client, second).status_code == 201  # another key has its own budget
 
 
 def test_keys_are_shown_once_and_stored_hashed(
