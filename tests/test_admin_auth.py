@@ -300,3 +300,20 @@ def test_changing_the_password_signs_out_other_sessions(app: Flask, user: int) -
         accounts.set_password(db.session.get(MerchantUser, user), "another password 1")
         db.session.commit()
     assert first.get("/admin/").status_code == 303
+
+
+def test_webhooks_and_api_blueprints_are_csrf_exempt(app_config: dict[str, Any]) -> None:
+    """A webhooks blueprint (signed bodies, no cookies) needs no CSRF token; others do."""
+    from flask import Blueprint
+
+    webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+    other = Blueprint("other", __name__)
+    webhooks.add_url_rule("/stripe", "stripe", lambda: "ok", methods=["POST"])
+    other.add_url_rule("/other", "other", lambda: "ok", methods=["POST"])
+    with other_app(app_config) as app:
+        app.register_blueprint(webhooks)
+        app.register_blueprint(other)
+        client = app.test_client()
+        assert client.post("/webhooks/stripe", data=b"{}").status_code == 200
+        assert client.post("/other").status_code == 400
+        assert client.post("/api/v1/links", json={}).status_code == 401  # not 400: exempt
