@@ -6,13 +6,15 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask
 from flask_babel import format_currency, format_date, format_percent, get_locale
 
+from . import i18n
 from .config import load_config
-from .extensions import babel, db, htmx, limiter, login, mail
+from .extensions import babel, db, htmx, limiter, login, mail, migrate
 
-SUPPORTED_LOCALES = ("en",)
+# Shipped inside the package so `flask db upgrade` works from an installed wheel too.
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -31,13 +33,14 @@ def register_extensions(app: Flask) -> None:
     from .cancel_sessions import default_gateway_factory
 
     db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     mail.init_app(app)
     htmx.init_app(app)
     csrf.init_app(app)
     login.init_app(app, add_context_processor=False)
     accounts.init_login(login)
     limiter.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    i18n.init_app(app, babel)
     app.jinja_env.globals.update(
         format_currency=format_currency,
         format_date=format_date,
@@ -46,23 +49,6 @@ def register_extensions(app: Flask) -> None:
     )
     app.extensions.setdefault("cancelpage.gateway", default_gateway_factory)
     logging.getLogger("stripe").setLevel(logging.WARNING)
-
-
-def select_locale() -> str | None:
-    """Link locale, then the customer's Stripe locales, then the browser, then the merchant."""
-    session = g.get("cancel_session")
-    candidates: list[str] = []
-    if session is not None:
-        candidates += [session.locale or ""]
-        candidates += list(session.snapshot.get("preferred_locales") or [])
-    for candidate in candidates:
-        base = candidate.replace("_", "-").split("-")[0].lower()
-        if base in SUPPORTED_LOCALES:
-            return base
-    best = request.accept_languages.best_match(SUPPORTED_LOCALES)
-    if best:
-        return best
-    return session.merchant.default_locale if session is not None else None
 
 
 def register_blueprints(app: Flask) -> None:

@@ -189,7 +189,9 @@ def apply(merchant: Merchant, values: Mapping[str, Any]) -> None:
         "default_locale",
     ):
         setattr(merchant, name, values[name])
-    merchant.copy = dict(values["copy"])
+    # Keep per-locale translations ({"de": {...}}); replace only the untranslated copy.
+    translations = {k: v for k, v in (merchant.copy or {}).items() if isinstance(v, dict)}
+    merchant.copy = {**translations, **values["copy"]}
     merchant.return_hosts = list(values["return_hosts"])
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from . import flows, links
+from . import flows, i18n, links
 from .billing import BillingError, Gateway, StripeUnavailable, SubscriptionView
 from .extensions import db
 from .merchants import load_flow
@@ -68,7 +68,7 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         subscription_id=payload.subscription,
         return_url=payload.return_url,
         attributes=dict(payload.attributes),
-        locale=payload.locale,
+        locale=i18n.supported(payload.locale),
         live=merchant.live and not payload.preview,
         snapshot=snapshot,
         state=flows.State().to_dict(),
@@ -150,7 +150,8 @@ def preview_snapshot(attributes: Any) -> dict[str, Any]:
         cancel_at_period_end=attrs.get("cancel_at_period_end") == "true",
         attributes=dict(attributes),
     )
-    return {**snapshot_to_dict(snapshot), "item_id": "si_preview", "preferred_locales": []}
+    locales = [tag.strip() for tag in attrs.get("preferred_locales", "").split(",") if tag.strip()]
+    return {**snapshot_to_dict(snapshot), "item_id": "si_preview", "preferred_locales": locales}
 
 
 def _int(value: str | None, default: int) -> int:
@@ -210,6 +211,14 @@ def advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.Tr
         session.state = new.to_dict()
     db.session.commit()
     return transition
+
+
+def choose_locale(session: CancelSession, tag: str | None) -> None:
+    """The customer picked a language on the page: it wins over every other hint from now on."""
+    code = i18n.supported(tag)
+    if code is not None and code != session.locale:
+        session.locale = code
+        db.session.commit()
 
 
 # ---- the final write -------------------------------------------------------------------------
@@ -314,7 +323,7 @@ def _apply(
                 lambda gw, key: gw.pause(
                     sub,
                     resumes_at=int(resumes_at.timestamp()),
-                    behavior=offer.behavior,  # type: ignore[arg-type]
+                    behavior=offer.behavior,
                     idempotency_key=key,
                 ),
             )
@@ -329,7 +338,7 @@ def _apply(
                     sub,
                     item_id=item_id,
                     price_id=offer.price_id,
-                    proration_behavior=offer.proration_behavior,  # type: ignore[arg-type]
+                    proration_behavior=offer.proration_behavior,
                     idempotency_key=key,
                 ),
             )
@@ -490,7 +499,7 @@ def ensure_coupon(session: CancelSession, offer: flows.DiscountOffer) -> str:
             percent_off=offer.percent_off,
             amount_off=offer.amount_off,
             currency=offer.currency,
-            duration=offer.duration,  # type: ignore[arg-type]
+            duration=offer.duration,
             duration_in_months=offer.duration_in_months,
             idempotency_key=key,
         ),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
 
 from . import admin_cli, links
+from .catalogs import translations_group
 from .extensions import db
 from .merchants import DEMO_SLUG, MerchantError, by_slug, create_merchant, ensure_demo_merchant
 
@@ -15,10 +18,12 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(merchant_group)
     app.cli.add_command(link_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(translations_group)
     admin_cli.init_app(app)
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the tables (SQLite trials; production uses `flask db upgrade`)."""
     db.create_all()
@@ -31,6 +36,7 @@ def merchant_group() -> None:
 
 
 @merchant_group.command("create")
+@with_appcontext
 @click.argument("slug")
 @click.option("--name", help="Shown to customers; defaults to the slug.")
 @click.option("--stripe-key", help="sk_ or rk_ key; omit for preview mode.")
@@ -63,6 +69,7 @@ def parse_attributes(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("link")
+@with_appcontext
 @click.argument("merchant")
 @click.option("--customer", required=True, help="Stripe customer id (cus_...).")
 @click.option("--subscription", required=True, help="Stripe subscription id (sub_...).")
@@ -107,10 +114,12 @@ def make_link(
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 @click.option("--no-serve", is_flag=True, help="Only set up and print the links.")
-def demo_command(host: str, port: int, no_serve: bool) -> None:
+@click.option("--locale", help="Language of the demo links: en, de, fr or es.")
+def demo_command(host: str, port: int, no_serve: bool, locale: str | None) -> None:
     """Set up the demo merchant (preview mode), print demo links and serve the app."""
     db.create_all()
     ensure_demo_merchant()
@@ -123,8 +132,9 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     ]
     click.echo("cancelpage demo (preview mode: nothing is sent to Stripe).")
     for label, attributes in examples:
-        url = make_link(DEMO_SLUG, "cus_demo", "sub_demo", back, attributes)
+        url = make_link(DEMO_SLUG, "cus_demo", "sub_demo", back, attributes, locale)
         click.echo(f"\n{label}:\n  {url}")
     click.echo("")
     if not no_serve:
-        current_app.run(host=host, port=port)
+        # app.run() refuses to start inside the `flask` command; serve with werkzeug directly.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)

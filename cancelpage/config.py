@@ -25,7 +25,6 @@ class Defaults:
     STRIPE_API_BASE: str | None = None
     STRIPE_TIMEOUT = 10.0  # seconds; well under gunicorn's 30 s worker timeout
     STRIPE_MAX_RETRIES = 2
-    SEED_DEMO = True
     ALLOW_SQLITE_IN_PRODUCTION = False
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 64 * 1024
@@ -95,4 +94,3 @@ def check_production(config: dict[str, Any]) -> None:
     if problems:
         raise UnsafeConfig("refusing to start in production: " + "; ".join(problems))
     config["SESSION_COOKIE_SECURE"] = True
-    config["SEED_DEMO"] = False

@@ -8,11 +8,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from . import cancel_sessions, flows, links
+from . import cancel_sessions, flows, i18n, links
 from .billing import StripeRejected, StripeUnavailable
 from .cancel_sessions import LinkRefused
+from .merchants import by_slug
 from .models import CancelSession
-from .web import render, see_other
+from .web import render, see_other, wants_fragment
 
 bp = Blueprint("cancel", __name__)
 
@@ -42,8 +43,10 @@ def open_link(token: str) -> Response:
     try:
         cancel_sessions.open_session(token)
     except (links.BadLink, LinkRefused, StripeRejected):
+        i18n.prefer(link=links.peek_locale(token))
         return invalid_link()
     except StripeUnavailable:
+        i18n.prefer(link=links.peek_locale(token))
         return render("cancel/unavailable.html", "step", status=503, merchant=None)
     return see_other(url_for(".show", cap=cancel_sessions.capability(token)))
 
@@ -52,6 +55,11 @@ def load(cap: str) -> CancelSession | None:
     session = cancel_sessions.by_capability(cap)
     if session is not None:
         g.cancel_session = session
+        i18n.prefer(
+            link=session.locale,
+            customer=session.snapshot.get("preferred_locales") or (),
+            merchant=session.merchant.default_locale,
+        )
     return session
 
 
@@ -92,6 +100,16 @@ def keep(cap: str) -> Response:
     return finish(session, cap, flows.KeepSubscription(), "keep")
 
 
+@bp.post("/s/<cap>/locale")
+def set_locale(cap: str) -> Response:
+    """The language switcher: the choice sticks to the session; the step stays where it was."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    cancel_sessions.choose_locale(session, request.form.get("locale"))
+    return see_other(url_for(".show", cap=cap))
+
+
 def finish(session: CancelSession, cap: str, effect: flows.Effect, step: str) -> Response:
     result = cancel_sessions.carry_out(session, effect, step)
     if result.error is not None:
@@ -105,7 +123,7 @@ def finish(session: CancelSession, cap: str, effect: flows.Effect, step: str) ->
 
 def after_post(session: CancelSession, cap: str) -> Response:
     """Plain form: 303 to the step page. htmx: the next step's fragment, 200."""
-    if request.htmx:  # type: ignore[attr-defined]
+    if wants_fragment():
         return render_current(session, cap)
     return see_other(url_for(".show", cap=cap))
 
@@ -135,7 +153,11 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
     state = flows.State.from_dict(session.state)
     snapshot = cancel_sessions.snapshot_of(session)
     offer_id = state.current_offer_id()
+    locale = i18n.current()
     return {
+        "locale": locale,
+        "languages": i18n.language_choices(),
+        "texts": i18n.MerchantTexts(session.merchant, locale),
         "merchant": session.merchant,
         "session": session,
         "cap": cap,
@@ -147,6 +169,8 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "offer_count": len(state.offer_ids),
         "accepted": flow.offers.get(session.accepted_offer or ""),
         "period_end": _date(snapshot.period_end),
+        "resumes_at": _date(session.outcome_detail.get("resumes_at")),
+        "free_until": _date(session.outcome_detail.get("free_until")),
         "ends_now": session.merchant.cancel_mode == "immediately",
         "return_url": cancel_sessions.safe_return_url(session),
         "writes": session.writes if not session.live else [],
@@ -164,8 +188,6 @@ def _date(ts: int | None) -> datetime | None:
 @bp.get("/brand/<slug>.css")
 def brand_css(slug: str) -> Response:
     """The merchant's colour as a stylesheet, so pages need no inline style (strict CSP)."""
-    from .merchants import by_slug
-
     merchant = by_slug(slug)
     colour = merchant.brand_color if merchant else "#4f46e5"
     response = current_app.response_class(f":root{{--brand:{colour}}}\n", mimetype="text/css")

@@ -1,16 +1,18 @@
 """Unbound extension objects, bound to the app in create_app()."""
 
 from flask import Response, request
-from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .i18n import Babel
 
 # Named constraints: PostgreSQL can drop them by name and Alembic migrations stay stable.
 NAMING_CONVENTION = {
@@ -46,3 +48,4 @@ csrf = CSRFProtect()
 login = DashboardLoginManager()
 # Per-IP by default; the link API keys its limit by API key (see api.py).
 limiter = Limiter(key_func=get_remote_address)
+migrate = Migrate()

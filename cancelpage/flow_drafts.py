@@ -202,6 +202,14 @@ def rule_values_from_form(form: MultiDict[str, str]) -> dict[str, Any]:
 # ---- edits -----------------------------------------------------------------------------------
 
 
+def _keep_unedited(old: Mapping[str, Any], new: dict[str, Any], edited: set[str]) -> dict[str, Any]:
+    """The new item, plus what the form does not edit (e.g. translations: labels, titles)."""
+    return {**{k: v for k, v in old.items() if k not in edited}, **new}
+
+
+REASON_FORM_KEYS = {"code", "label", "feedback", "enabled"}
+
+
 def put_reason(merchant: Merchant, index: int | None, form: MultiDict[str, str]) -> None:
     """Add (index None) or change one reason; its code is fixed once created."""
     data = draft_of(merchant)
@@ -211,7 +219,8 @@ def put_reason(merchant: Merchant, index: int | None, form: MultiDict[str, str])
         index = len(reasons) - 1
     else:
         _check_index(reasons, index)
-        reasons[index] = reason_from_form(form, reasons[index]["code"])
+        new = reason_from_form(form, reasons[index]["code"])
+        reasons[index] = _keep_unedited(reasons[index], new, REASON_FORM_KEYS)
     _save(merchant, data, f"reasons[{index}]")
 
 
@@ -226,7 +235,9 @@ def put_offer(
         index = len(offers) - 1
     else:
         index = offer_index(data, offer_id)
-        offers[index] = offer_from_form(form, offers[index]["kind"], offer_id)
+        kind = offers[index]["kind"]
+        edited = {"id", "kind", "title", "body", *OFFER_FIELDS.get(kind, ())}
+        offers[index] = _keep_unedited(offers[index], offer_from_form(form, kind, offer_id), edited)
     _save(merchant, data, f"offers[{index}]")
 
 

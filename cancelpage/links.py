@@ -113,15 +113,33 @@ def sign(payload: LinkPayload, secrets_oldest_first: Sequence[str], purpose: str
     return str(_serializer(secrets_oldest_first, purpose).dumps(payload.to_wire()))
 
 
-def peek_merchant(token: str) -> str:
-    """The merchant slug a token claims, read BEFORE verification to pick that merchant's keys."""
+def _peek(token: str) -> dict[str, Any]:
+    """A token's payload, UNVERIFIED: only for choosing keys or a page's language."""
     try:
         _, wire = URLSafeTimedSerializer("unused").loads_unsafe(token)
     except Exception as exc:  # loads_unsafe can fail on any garbage; all of it is a bad link
         raise BadLink from exc
-    if not isinstance(wire, dict) or not isinstance(wire.get("m"), str):
+    if not isinstance(wire, dict):
         raise BadLink
-    return str(wire["m"])
+    return wire
+
+
+def peek_merchant(token: str) -> str:
+    """The merchant slug a token claims, read BEFORE verification to pick that merchant's keys."""
+    merchant = _peek(token).get("m")
+    if not isinstance(merchant, str):
+        raise BadLink
+    return merchant
+
+
+def peek_locale(token: str) -> str | None:
+    """The locale a token asks for, verified or not: even the page refusing an expired link
+    should be in the customer's language (it reveals nothing the readable payload does not)."""
+    try:
+        locale = _peek(token).get("l")
+    except BadLink:
+        return None
+    return locale if isinstance(locale, str) else None
 
 
 def verify(

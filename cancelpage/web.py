@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, make_response, redirect, render_template, request
+from flask import Response, make_response, redirect, render_template
+from htmx_flask import request
 from jinja2_fragments.flask import render_block
 
 
 def wants_fragment() -> bool:
     """htmx swaps a fragment in place; boosted requests and history restores need the page."""
-    htmx = request.htmx  # type: ignore[attr-defined]
+    htmx = request.htmx
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 

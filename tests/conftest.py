@@ -33,7 +33,6 @@ def app_config(tmp_path: Any) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
         "PUBLIC_BASE_URL": BASE_URL,
-        "SEED_DEMO": False,
     }
 
 

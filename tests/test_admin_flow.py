@@ -11,7 +11,7 @@ from admin_support import HX, add_user, post, sign_in, text
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import flows
+from cancelpage import flow_drafts, flows
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug
 from cancelpage.models import CancelSession, FlowVersion
@@ -477,3 +477,25 @@ def stripe_support_customer() -> str:
     import stripe_support
 
     return stripe_support.CUSTOMER_ID
+
+
+def test_edits_keep_translations(app: Flask, client: FlaskClient, token: str) -> None:
+    with app.app_context():
+        m = by_slug("acme")
+        data = flow_drafts.draft_of(m)
+        data["reasons"][0]["labels"] = {"de": "Zu teuer"}
+        data["offers"][0]["titles"] = {"de": "25 % Rabatt"}
+        m.flow_draft = flows.flow_to_dict(flows.parse_flow(data))
+        db.session.commit()
+    post(
+        client,
+        "/admin/flow/reasons/0",
+        token,
+        {"label": "Costs too much", "feedback": "too_expensive", "enabled": "on"},
+    )
+    form = {"title": "Quarter off", "percent_off": "25", "duration": "once"}
+    post(client, "/admin/flow/offers/discount_25_3m", token, form)
+    reason, offer = draft(app)["reasons"][0], draft(app)["offers"][0]
+    assert reason["labels"] == {"de": "Zu teuer"} and reason["label"] == "Costs too much"
+    assert offer["titles"] == {"de": "25 % Rabatt"} and offer["duration"] == "once"
+    assert "duration_in_months" not in offer  # a field cleared in the form is gone

@@ -163,7 +163,7 @@ def test_every_copy_key_is_read_by_a_customer_template(app: Flask) -> None:
     folder = pathlib.Path(app.root_path, "templates", "cancel")
     source = "".join(p.read_text() for p in folder.glob("*.html"))
     for field in branding.COPY_FIELDS:
-        assert f'merchant.copy.get("{field.key}")' in source, field.key
+        assert f'texts.copy("{field.key}")' in source, field.key
 
 
 def test_settings_form_shows_current_values(app: Flask, client: FlaskClient, token: str) -> None:
@@ -175,3 +175,15 @@ def test_settings_form_shows_current_values(app: Flask, client: FlaskClient, tok
     assert ">Hello &lt;there&gt;</textarea>" in page
     assert 'value="168"' in page  # 7 days in hours
     assert 'name="return_hosts"' in page and "shop.example</textarea>" in page
+
+
+def test_saving_keeps_translated_copy(app: Flask, client: FlaskClient, token: str) -> None:
+    with app.app_context():
+        m = by_slug("acme")
+        m.copy = {"survey_intro": "Old", "de": {"survey_intro": "Alt"}}
+        db.session.commit()
+    post(client, "/admin/settings", token, GOOD)
+    with app.app_context():
+        copy = by_slug("acme").copy
+    assert copy["de"] == {"survey_intro": "Alt"}
+    assert copy["survey_intro"] == "We read every answer.\nThank you!"

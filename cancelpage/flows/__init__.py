@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .dates import add_months, as_utc, free_period_end, pause_resumes_at, to_timestamp
-from .defaults import DEFAULT_FLOW, default_flow
+from .defaults import BUILTIN_TEXTS, DEFAULT_FLOW, default_flow
 from .engine import (
     MAX_COMMENT,
     STEPS,
@@ -20,6 +20,7 @@ from .engine import (
 )
 from .model import (
     FEEDBACK_CODES,
+    LOCALES,
     OFFER_KINDS,
     OFFER_TYPES,
     WRITABLE_STATUSES,
@@ -47,8 +48,10 @@ from .targeting import (
 )
 
 __all__ = [
+    "BUILTIN_TEXTS",
     "DEFAULT_FLOW",
     "FEEDBACK_CODES",
+    "LOCALES",
     "MAX_COMMENT",
     "OFFER_KINDS",
     "OFFER_TYPES",
