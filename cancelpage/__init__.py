@@ -11,7 +11,7 @@ from flask_babel import format_currency, format_date, format_percent, get_locale
 
 from . import i18n
 from .config import load_config
-from .extensions import babel, db, htmx, limiter, mail, migrate
+from .extensions import babel, db, htmx, limiter, login, mail, migrate
 
 # Shipped inside the package so `flask db upgrade` works from an installed wheel too.
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
@@ -30,12 +30,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from . import accounts, csrf
     from .cancel_sessions import default_gateway_factory
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     mail.init_app(app)
     htmx.init_app(app)
+    csrf.init_app(app)
+    login.init_app(app, add_context_processor=False)
+    accounts.init_login(login)
+    limiter.init_app(app)
     i18n.init_app(app, babel)
     limiter.init_app(app)
     app.jinja_env.globals.update(
@@ -49,12 +54,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import customer, ops, recovery, webhooks
+    from . import admin, api, customer, ops, recovery, webhooks
 
     app.register_blueprint(customer.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
 
 
 def register_security(app: Flask) -> None:

@@ -74,7 +74,7 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         return_url=payload.return_url,
         attributes=dict(payload.attributes),
         locale=i18n.supported(payload.locale),
-        live=merchant.live,
+        live=merchant.live and not payload.preview,
         snapshot=snapshot,
         state=flows.State().to_dict(),
         flow_version_id=merchant.flow_version_id,
@@ -116,7 +116,7 @@ def by_capability(capability: str) -> CancelSession | None:
 
 def read_snapshot(merchant: Merchant, payload: links.LinkPayload) -> dict[str, Any]:
     """Live: one read of the subscription, which must belong to the signed customer."""
-    if not merchant.live:
+    if not merchant.live or payload.preview:
         return preview_snapshot(payload.attributes)
     assert payload.subscription is not None
     view = gateway_for(merchant).read_subscription(payload.subscription)
@@ -541,7 +541,8 @@ def _write(
     uncertain = row.attempts > 0 and row.status in ("pending", "unknown")
     row.attempts += 1
     db.session.commit()
-    gateway = gateway_for(session.merchant)
+    # A preview session (no key, or the dashboard's preview of a live merchant) sends nothing.
+    gateway = gateway_for(session.merchant) if session.live else Gateway.preview()
     seen = len(gateway.recorded)
     try:
         if uncertain and applied is not None:

@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
-from . import links
+from . import admin_cli, links
 from .catalogs import translations_group
 from .extensions import db
 from .merchants import DEMO_SLUG, MerchantError, by_slug, create_merchant, ensure_demo_merchant
@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(link_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(translations_group)
+    admin_cli.init_app(app)
 
 
 @click.command("init-db")

@@ -50,13 +50,21 @@ class Defaults:
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = "cancelpage"
-    # Off: it would put Retry-After on every response; the 429 step sets its own.
+    # Off: it would put Retry-After on every response; the 429 step and the API set their own.
     RATELIMIT_HEADERS_ENABLED = False
     # A rate-limit store that is down must not stop customers from cancelling.
     RATELIMIT_SWALLOW_ERRORS = True
     RATE_LIMIT_PER_IP = "120 per minute"  # all customer-page requests from one address
     RATE_LIMIT_PER_LINK = "30 per minute"  # all requests on one link and its session
     DB_RETRY_ATTEMPTS = 3  # transient "database is locked" / serialization failures
+    # Merchant dashboard and link API (admin/, api.py).
+    # CSRF is checked by cancelpage.csrf (app-wide, minus capability- and token-authenticated
+    # blueprints); the token lives as long as the signed-in session.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_TIME_LIMIT: int | None = None
+    API_RATE_LIMIT = "60 per minute"  # per API key
+    LOGIN_RATE_LIMIT = "10 per minute"  # per client address, sign-in and reset requests
+    PASSWORD_RESET_MAX_AGE = 3600  # seconds an emailed reset link works
 
 
 class UnsafeConfig(RuntimeError):

@@ -1,10 +1,13 @@
 """Unbound extension objects, bound to the app in create_app()."""
 
+from flask import Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -29,6 +32,20 @@ db = SQLAlchemy(model_class=Base)
 mail = Mail()
 htmx = Htmx()
 babel = Babel()
-migrate = Migrate()
-# Per-IP by default; routes add their own keys (a link's digest). Storage comes from config.
+
+
+class DashboardLoginManager(LoginManager):
+    """Flask-Login for the dashboard only: other pages (the customer's) never touch the session,
+    so their responses do not vary on Cookie. No remember-me cookies are issued."""
+
+    def _update_remember_cookie(self, response: Response) -> Response:
+        if request.blueprint != "admin":
+            return response
+        return super()._update_remember_cookie(response)  # type: ignore[no-any-return]
+
+
+csrf = CSRFProtect()
+login = DashboardLoginManager()
+# Per-IP by default; customer routes add a link's digest, the link API its API key.
 limiter = Limiter(key_func=get_remote_address)
+migrate = Migrate()

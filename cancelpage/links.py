@@ -20,9 +20,15 @@ from urllib.parse import urlsplit
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
-PURPOSES = ("cancel", "save", "card_update", "unsubscribe")
+PURPOSES = ("cancel", "save", "card_update", "unsubscribe", "password_reset")
 # URL path per purpose, relative to the public base URL.
-PATHS = {"cancel": "/c/", "save": "/c/", "card_update": "/card/", "unsubscribe": "/unsubscribe/"}
+PATHS = {
+    "cancel": "/c/",
+    "save": "/c/",
+    "card_update": "/card/",
+    "unsubscribe": "/unsubscribe/",
+    "password_reset": "/admin/reset/",
+}
 MAX_ATTRIBUTES = 20
 MAX_ATTRIBUTE_LENGTH = 100
 
@@ -41,6 +47,10 @@ class LinkPayload:
     locale: str | None = None
     # Case or invoice reference for email links (dunning, save emails).
     ref: str | None = None
+    # Set only by the dashboard's "preview as a customer": the session runs on the link's
+    # attributes and a recording gateway even for a live merchant. Signed like the rest, so a
+    # customer cannot switch it on; the public signing helpers never set it.
+    preview: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"m": self.merchant, "c": self.customer}
@@ -50,6 +60,7 @@ class LinkPayload:
             "a": dict(self.attributes) or None,
             "l": self.locale,
             "x": self.ref,
+            "p": 1 if self.preview else None,
         }
         wire.update({k: v for k, v in optional.items() if v})
         return wire
@@ -66,6 +77,8 @@ class LinkPayload:
         for key in "srlx":
             if wire.get(key) is not None and not isinstance(wire[key], str):
                 raise BadLink
+        if wire.get("p") not in (None, 1):
+            raise BadLink
         return cls(
             merchant=wire["m"],
             customer=wire["c"],
@@ -74,6 +87,7 @@ class LinkPayload:
             attributes=attributes,
             locale=wire.get("l"),
             ref=wire.get("x"),
+            preview=wire.get("p") == 1,
         )
 
 
@@ -184,6 +198,28 @@ def sign_cancel_link(
     return link_url(base_url, sign(payload, secret_list, "cancel"), "cancel")
 
 
+def sign_preview_link(
+    *,
+    base_url: str,
+    merchant: str,
+    secrets_oldest_first: Sequence[str],
+    attributes: Mapping[str, str],
+    return_url: str | None = None,
+    locale: str | None = None,
+) -> str:
+    """A cancel link that always runs in preview mode (the dashboard's "preview as a customer")."""
+    payload = LinkPayload(
+        merchant=merchant,
+        customer="cus_preview",
+        subscription="sub_preview",
+        return_url=return_url,
+        attributes=dict(attributes),
+        locale=locale,
+        preview=True,
+    )
+    return link_url(base_url, sign(payload, secrets_oldest_first, "cancel"), "cancel")
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -215,3 +251,33 @@ def host_allowed(url: str | None, allowed_hosts: Sequence[str]) -> bool:
     if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
         return False
     return any(host == h.lower().strip() for h in allowed_hosts)
+
+
+# ---- dashboard password resets ---------------------------------------------------------------
+
+
+def sign_password_reset(user_id: int, fingerprint: str, app_secret: str) -> str:
+    """A reset token for one dashboard user, signed with the app's secret.
+
+    It carries a fingerprint of the user's current password hash, so it stops working as soon
+    as the password changes (including by this very token).
+    """
+    return str(_serializer([app_secret], "password_reset").dumps({"u": user_id, "f": fingerprint}))
+
+
+def verify_password_reset(token: str, app_secret: str, max_age: int) -> tuple[int, str]:
+    """(user id, password fingerprint) from a valid, unexpired reset token; BadLink otherwise."""
+    if len(token) > 1024:
+        raise BadLink
+    try:
+        wire = _serializer([app_secret], "password_reset").loads(token, max_age=max_age)
+    except BadData as exc:
+        raise BadLink from exc
+    if (
+        not isinstance(wire, dict)
+        or not isinstance(wire.get("u"), int)
+        or isinstance(wire.get("u"), bool)
+        or not isinstance(wire.get("f"), str)
+    ):
+        raise BadLink
+    return int(wire["u"]), str(wire["f"])

@@ -62,11 +62,16 @@ class Merchant(db.Model):
     flow_version_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("flow_version.id", use_alter=True)
     )
+    # Dashboard: encrypted JSON list of Stripe webhook signing secrets (at most two, for a roll),
+    # the preview/live switch (a saved key is only used once switched to live), the outcome of the
+    # last key check (mode, kind, missing permissions; never the key), and the flow being edited.
+    webhook_secrets_encrypted: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    preview_mode: so.Mapped[bool] = so.mapped_column(default=False)
+    stripe_key_check: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    flow_draft: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     # https origins allowed to show the customer pages in a frame (CSP frame-ancestors).
     frame_ancestors: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
-    # Encrypted JSON list of Stripe webhook signing secrets (at most two while one is rolled).
-    webhook_secrets_encrypted: so.Mapped[str | None] = so.mapped_column(sa.Text)
     # Days after a failed payment on which dunning emails go out; None means the default.
     dunning_days: so.Mapped[list[int] | None] = so.mapped_column(sa.JSON)
 
@@ -76,7 +81,7 @@ class Merchant(db.Model):
 
     @property
     def live(self) -> bool:
-        return self.stripe_key_encrypted is not None
+        return self.stripe_key_encrypted is not None and not self.preview_mode
 
     @property
     def link_secrets(self) -> list[str]:
@@ -94,7 +99,7 @@ class Merchant(db.Model):
 
     @webhook_secrets.setter
     def webhook_secrets(self, secrets: list[str]) -> None:
-        self.webhook_secrets_encrypted = vault.encrypt(json.dumps(secrets))
+        self.webhook_secrets_encrypted = vault.encrypt(json.dumps(secrets)) if secrets else None
 
     def set_stripe_key(self, key: str | None) -> None:
         self.stripe_key_encrypted = vault.encrypt(key) if key else None
@@ -314,3 +319,38 @@ class EmailCopy(db.Model):
     subject: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     body: so.Mapped[str | None] = so.mapped_column(sa.Text)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+# ---- merchant dashboard and link API ---------------------------------------------------------
+
+
+class MerchantUser(db.Model):
+    """Someone who signs in to a merchant's dashboard; belongs to exactly one merchant."""
+
+    __tablename__ = "merchant_user"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    # Stored lower-cased; unique across the install so that signing in needs only the address.
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    merchant: so.Mapped[Merchant] = so.relationship()
+
+
+class ApiKey(db.Model):
+    """A merchant's key for the link API; only a digest of the secret part is kept."""
+
+    __tablename__ = "api_key"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(80))
+    # The visible start of the key (e.g. "cp_test_3kq9x2"), to tell keys apart in the dashboard.
+    prefix: so.Mapped[str] = so.mapped_column(sa.String(40))
+    digest: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    merchant: so.Mapped[Merchant] = so.relationship()

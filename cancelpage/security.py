@@ -83,7 +83,8 @@ def add_security_headers(response: Response) -> Response:
     if not ancestors:
         headers["X-Frame-Options"] = "DENY"  # for browsers without frame-ancestors
     # Step URLs carry the session capability: never send them to return URLs or to Stripe.
-    headers["Referrer-Policy"] = "no-referrer"
+    # (The dashboard sets same-origin itself: Flask-WTF checks the Referer on HTTPS posts.)
+    headers.setdefault("Referrer-Policy", "no-referrer")
     headers["X-Content-Type-Options"] = "nosniff"
     if current_app.config["ENV"] == "production":
         headers["Strict-Transport-Security"] = f"max-age={int(current_app.config['HSTS_MAX_AGE'])}"

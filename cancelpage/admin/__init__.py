@@ -1,0 +1,18 @@
+"""The merchant dashboard: sign-in, settings, Stripe connection, flow editor, preview, API keys.
+
+Importing the view modules registers their routes on the blueprint.
+"""
+
+from . import api_keys, auth, flow_editor, overview, preview, settings, stripe_connection
+from .common import bp
+
+__all__ = [
+    "api_keys",
+    "auth",
+    "bp",
+    "flow_editor",
+    "overview",
+    "preview",
+    "settings",
+    "stripe_connection",
+]

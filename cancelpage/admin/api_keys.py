@@ -1,0 +1,80 @@
+"""Links & API: link-signing secrets (generate, rotate, remove) and API keys (create, revoke)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, abort, request
+
+from .. import api_keys, merchant_secrets
+from ..extensions import db
+from .common import bp, merchant, page, saved
+
+TEMPLATE = "admin/developers.html"
+
+
+def context(**extra: Any) -> dict[str, Any]:
+    current = merchant()
+    return {
+        "keys": api_keys.keys_of(current),
+        "secret_last4s": merchant_secrets.last4s(current.link_secrets),
+        "new_key": None,
+        "new_secret": None,
+        "key_error": None,
+        "secret_error": None,
+        "form": request.form,
+        **extra,
+    }
+
+
+@bp.get("/developers")
+def developers() -> Response:
+    """API keys and link-signing secrets."""
+    return page(TEMPLATE, "content", **context())
+
+
+@bp.post("/api-keys")
+def api_key_create() -> Response:
+    """Create a key and show it this once (only its digest is kept)."""
+    try:
+        _, raw = api_keys.create_key(merchant(), request.form.get("name", ""))
+    except api_keys.ApiKeyError as exc:
+        return page(TEMPLATE, "api_keys", **context(key_error=str(exc)))
+    db.session.commit()
+    # Shown in the response itself, never via flash (the session cookie is readable).
+    return page(TEMPLATE, "api_keys", **context(new_key=raw))
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+def api_key_revoke(key_id: int) -> Response:
+    """Revoke a key: requests with it get 401 from now on."""
+    key = api_keys.key_of(merchant(), key_id)
+    if key is None:
+        abort(404)
+    api_keys.revoke(key)
+    db.session.commit()
+    return saved(
+        "admin.developers", f"Key {key.prefix}… revoked.", TEMPLATE, "api_keys", **context()
+    )
+
+
+@bp.post("/link-secrets")
+def link_secret_rotate() -> Response:
+    """Generate a new signing secret: it signs from now on, older ones keep verifying."""
+    try:
+        secret = merchant_secrets.rotate_link_secret(merchant())
+    except merchant_secrets.SecretError as exc:
+        return page(TEMPLATE, "link_secrets", **context(secret_error=str(exc)))
+    db.session.commit()
+    return page(TEMPLATE, "link_secrets", **context(new_secret=secret))
+
+
+@bp.post("/link-secrets/<int:index>/remove")
+def link_secret_remove(index: int) -> Response:
+    """Remove a secret: links signed with it stop working."""
+    try:
+        merchant_secrets.remove_link_secret(merchant(), index)
+    except merchant_secrets.SecretError as exc:
+        return page(TEMPLATE, "link_secrets", **context(secret_error=str(exc)))
+    db.session.commit()
+    return saved("admin.developers", "Link secret removed.", TEMPLATE, "link_secrets", **context())

@@ -1,0 +1,239 @@
+"""The flow editor: reasons, the offer catalogue, targeting rules, publishing and versions.
+
+Each item is its own form. Without JavaScript a form posts and gets a 303 back to the editor
+(or the editor with the item's errors inline); with htmx the edited section comes back in place,
+together with the publish bar (out of band) that says whether the draft differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, abort, flash, make_response, request, url_for
+from jinja2_fragments.flask import render_blocks
+
+from .. import flow_drafts, flows
+from ..extensions import db
+from ..flows.parsing import CONDITION_FIELDS, CONDITION_OPS
+from ..web import see_other, wants_fragment
+from .common import NAV, bp, merchant, page
+
+TEMPLATE = "admin/flow.html"
+DURATION_LABELS = {
+    "once": "the next payment",
+    "repeating": "some months",
+    "forever": "as long as they stay",
+}
+PAUSE_LABELS = {
+    "void": "void them",
+    "keep_as_draft": "keep them as drafts",
+    "mark_uncollectible": "mark them uncollectible",
+}
+PRORATION_LABELS = {
+    "create_prorations": "prorate",
+    "none": "no proration",
+    "always_invoice": "prorate and invoice now",
+}
+OP_LABELS = {"eq": "is", "in": "is one of", "gte": "at least", "lte": "at most"}
+OFFER_KIND_LABELS = {
+    "discount": "Discount",
+    "pause": "Pause",
+    "switch_plan": "Switch plan",
+    "free_period": "Free period",
+    "contact": "Contact",
+    "custom_link": "Custom link",
+}
+
+
+def context(**extra: Any) -> dict[str, Any]:
+    current = merchant()
+    return {
+        "draft": flow_drafts.draft_of(current),
+        "has_changes": flow_drafts.has_changes(current),
+        "versions": flow_drafts.versions(current),
+        "feedback_pairs": [(code, code.replace("_", " ")) for code in flows.FEEDBACK_CODES],
+        "offer_kinds": OFFER_KIND_LABELS,
+        "offer_fields": flow_drafts.OFFER_FIELDS,
+        "condition_ops": {op: OP_LABELS[op] for op in CONDITION_OPS},
+        "durations": DURATION_LABELS,
+        "pause_behaviors": PAUSE_LABELS,
+        "prorations": PRORATION_LABELS,
+        "rule_values": flow_drafts.rule_values,
+        "rule_values_from_form": flow_drafts.rule_values_from_form,
+        "condition_fields": CONDITION_FIELDS,
+        "new_kind": None,
+        # The item whose edit was refused: its path, messages and what was typed.
+        "failed": None,
+        "notice": None,
+        **extra,
+    }
+
+
+def respond(
+    section: str, message: str, error: flow_drafts.EditErrors | None = None, path: str = ""
+) -> Response:
+    """The edited section (htmx) or a 303 back to it; on a refused edit, the errors inline."""
+    if error is None:
+        db.session.commit()
+    failed = None if error is None else {"path": path, "errors": error, "form": request.form}
+    ctx = context(failed=failed, notice=None if error else message)
+    if path == "new_offer":
+        ctx["new_kind"] = request.form.get("kind")
+    if wants_fragment():
+        html = render_blocks(
+            TEMPLATE, [section, "publish_bar"], merchant=merchant(), nav=NAV, **ctx
+        )
+        response = make_response(html, 200)
+        response.vary.add("HX-Request")
+        return response
+    if error is not None:
+        return page(TEMPLATE, "content", **ctx)
+    flash(message)
+    return see_other(url_for("admin.flow") + f"#{section}")
+
+
+@bp.get("/flow")
+def flow() -> Response:
+    """The editor: draft on the left, publish bar and versions."""
+    return page(TEMPLATE, "content", **context())
+
+
+@bp.get("/flow/offers/new")
+def offer_new() -> Response:
+    """The typed form for a new offer of one kind."""
+    kind = request.args.get("kind", "")
+    if kind not in OFFER_KIND_LABELS:
+        abort(404)
+    return page(TEMPLATE, "new_offer", **context(new_kind=kind))
+
+
+@bp.post("/flow/reasons", defaults={"index": None})
+@bp.post("/flow/reasons/<int:index>")
+def reason_save(index: int | None) -> Response:
+    """Add or change a reason (label, Stripe feedback code, on/off)."""
+    path = "new_reason" if index is None else f"reasons[{index}]"
+    try:
+        flow_drafts.put_reason(merchant(), index, request.form)
+    except flow_drafts.NotFound:
+        abort(404)
+    except flow_drafts.EditErrors as error:
+        return respond("reasons", "", error, path)
+    return respond("reasons", "Reason saved.")
+
+
+@bp.post("/flow/<any(reasons, rules):section>/<int:index>/move")
+def item_move(section: str, index: int) -> Response:
+    """Move a reason or a rule up or down."""
+    try:
+        flow_drafts.move(merchant(), section, index, request.form.get("direction", ""))
+    except flow_drafts.NotFound:
+        abort(404)
+    except flow_drafts.EditErrors as error:
+        return respond(section, "", error, section)
+    return respond(section, "Order changed.")
+
+
+@bp.post("/flow/reasons/<int:index>/delete")
+def reason_delete(index: int) -> Response:
+    """Delete a reason no rule uses."""
+    try:
+        flow_drafts.delete_reason(merchant(), index)
+    except flow_drafts.NotFound:
+        abort(404)
+    except flow_drafts.EditErrors as error:
+        return respond("reasons", "", error, f"reasons[{index}]")
+    return respond("reasons", "Reason deleted.")
+
+
+@bp.post("/flow/offers", defaults={"offer_id": None})
+@bp.post("/flow/offers/<offer_id>")
+def offer_save(offer_id: str | None) -> Response:
+    """Add an offer of a kind, or change one (its id and kind stay)."""
+    current = merchant()
+    kind = request.form.get("kind", "")
+    if offer_id is None and kind not in OFFER_KIND_LABELS:
+        abort(404)
+    draft = flow_drafts.draft_of(current)
+    try:
+        index = (
+            len(draft["offers"]) if offer_id is None else flow_drafts.offer_index(draft, offer_id)
+        )
+        flow_drafts.put_offer(current, offer_id, kind, request.form)
+    except flow_drafts.NotFound:
+        abort(404)
+    except flow_drafts.EditErrors as error:
+        return respond("offers", "", error, f"offers[{index}]" if offer_id else "new_offer")
+    return respond("offers" if offer_id else "editor", "Offer saved.")
+
+
+@bp.post("/flow/offers/<offer_id>/delete")
+def offer_delete(offer_id: str) -> Response:
+    """Delete an offer no rule uses."""
+    draft = flow_drafts.draft_of(merchant())
+    try:
+        index = flow_drafts.offer_index(draft, offer_id)
+        flow_drafts.delete_offer(merchant(), offer_id)
+    except flow_drafts.NotFound:
+        abort(404)
+    except flow_drafts.EditErrors as error:
+        return respond("offers", "", error, f"offers[{index}]")
+    return respond("editor", "Offer deleted.")
+
+
+@bp.post("/flow/rules", defaults={"index": None})
+@bp.post("/flow/rules/<int:index>")
+def rule_save(index: int | None) -> Response:
+    """Add or change a targeting rule (reasons + conditions -> offers)."""
+    path = "new_rule" if index is None else f"rules[{index}]"
+    try:
+        flow_drafts.put_rule(merchant(), index, request.form)
+    except flow_drafts.NotFound:
+        abort(404)
+    except flow_drafts.EditErrors as error:
+        return respond("rules", "", error, path)
+    return respond("rules", "Rule saved.")
+
+
+@bp.post("/flow/rules/<int:index>/delete")
+def rule_delete(index: int) -> Response:
+    """Delete a rule."""
+    try:
+        flow_drafts.delete_rule(merchant(), index)
+    except flow_drafts.NotFound:
+        abort(404)
+    return respond("rules", "Rule deleted.")
+
+
+@bp.post("/flow/general")
+def general_save() -> Response:
+    """Default offers (when no rule matches) and how many offers a session shows at most."""
+    try:
+        flow_drafts.put_general(merchant(), request.form)
+    except flow_drafts.EditErrors as error:
+        return respond("general", "", error, "general")
+    return respond("general", "Saved.")
+
+
+@bp.post("/flow/publish")
+def publish() -> Response:
+    """Publish the draft as a new version (new sessions run it)."""
+    version = flow_drafts.publish(merchant())
+    return respond("editor", f"Published version {version.number}.")
+
+
+@bp.post("/flow/discard")
+def discard() -> Response:
+    """Throw the draft away: back to the published version."""
+    flow_drafts.discard(merchant())
+    return respond("editor", "Draft discarded.")
+
+
+@bp.post("/flow/versions/<int:version_id>/restore")
+def restore(version_id: int) -> Response:
+    """Publish a copy of an earlier version as the newest one."""
+    current = merchant()
+    version = flow_drafts.version_of(current, version_id)
+    if version is None:
+        abort(404)
+    restored = flow_drafts.restore(current, version)
+    return respond("editor", f"Version {version.number} restored as version {restored.number}.")

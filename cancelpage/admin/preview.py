@@ -1,0 +1,29 @@
+"""Preview as a customer: pick a snapshot, then walk the real customer page in preview mode."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from .. import branding, previews
+from ..web import see_other
+from .common import bp, merchant, page
+
+TEMPLATE = "admin/preview.html"
+
+
+@bp.get("/preview")
+def preview() -> Response:
+    """The snapshot form (plan, price, MRR, tenure, custom attributes)."""
+    return page(TEMPLATE, "content", form=previews.DEFAULTS, locales=branding.LOCALE_LABELS)
+
+
+@bp.post("/preview")
+def preview_start() -> Response:
+    """Open the customer page for this snapshot; nothing will be sent to Stripe."""
+    form = {key: request.form.get(key, "") for key in request.form}
+    attributes, locale, errors = previews.validate(form)
+    if errors:
+        return page(
+            TEMPLATE, "preview_form", form=form, errors=errors, locales=branding.LOCALE_LABELS
+        )
+    return see_other(previews.preview_path(merchant(), attributes, locale))
