@@ -106,25 +106,32 @@ def email_test(merchant: str, to_address: str, kind: str) -> None:
 @click.option("--subject", help="New subject; {placeholders} allowed.")
 @click.option("--body", help="New text; blank lines separate paragraphs.")
 @click.option("--reset", is_flag=True, help="Go back to the default copy.")
+@click.option("--locale", help="The language of this text (default: the merchant's default).")
 @with_appcontext
 def email_copy(
-    merchant: str, kind: str, subject: str | None, body: str | None, reset: bool
+    merchant: str,
+    kind: str,
+    subject: str | None,
+    body: str | None,
+    reset: bool,
+    locale: str | None,
 ) -> None:
-    """Show or change the subject and text of one kind of email."""
+    """Show or change the subject and text of one kind of email, in one language."""
     m = load_merchant(merchant)
     try:
         if reset:
-            emails.reset_copy(m, kind)
+            emails.reset_copy(m, kind, locale)
         elif subject is not None or body is not None:
-            current = emails.get_copy(m, kind)
+            current = emails.get_copy(m, kind, locale)
             emails.set_copy(
                 m,
                 kind,
                 subject if subject is not None else (current.subject if current else None),
                 body if body is not None else (current.body if current else None),
+                locale,
             )
         db.session.commit()
-        rendered = emails.preview(m, kind)
+        rendered = emails.preview(m, kind, locale)
     except emails.CopyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}")
