@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from types import FrameType
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
-from . import dunning, emails, outbox
+from . import dunning, emails, outbox, webhooks
 from .billing import BillingError
 from .cancel_sessions import gateway_for
 from .cli import merchant_group
@@ -249,8 +249,7 @@ def webhook_secret_command(slug: str, secret: str, keep_previous: bool) -> None:
     previous = merchant.webhook_secrets[-1:] if keep_previous else []
     merchant.webhook_secrets = [s for s in previous if s != secret] + [secret]
     db.session.commit()
-    base = current_app.config["PUBLIC_BASE_URL"]
-    click.echo(f"Webhook endpoint: {base}/webhooks/stripe/{slug}")
+    click.echo(f"Webhook endpoint: {webhooks.endpoint_url(merchant)}")
     click.echo(f"Accepting {len(merchant.webhook_secrets)} secret(s), newest ending …{secret[-4:]}")
 
 

@@ -12,17 +12,28 @@ from admin_support import add_user, sign_in
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
-from cancelpage import api_keys, create_app, flow_drafts
+from cancelpage import api_keys, create_app, emails, flow_drafts, outbox
 from cancelpage.admin.common import PUBLIC_ENDPOINTS
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug, create_merchant
-from cancelpage.models import ApiKey, CancelSession, FlowVersion, Merchant, MerchantUser
+from cancelpage.models import (
+    ApiKey,
+    CancelSession,
+    EmailCopy,
+    FlowVersion,
+    Merchant,
+    MerchantUser,
+    OutboxEmail,
+    RecoveryCase,
+)
 
 B_NAME = "Beta Secret Corp"
 B_OFFER = "Beta-only offer"
 B_EMAIL = "owner@beta.example"
 B_STRIPE_KEY = "sk_test_betabetabeta1234"
 B_WEBHOOK = "whsec_betabetabetabeta9876"
+B_SUBJECT = "Beta-only email subject"
+B_CUSTOMER = "customer@beta.example"
 
 
 def admin_routes() -> list[Any]:
@@ -64,12 +75,26 @@ FORM = {
     "tenure_days": "1",
     "email": "attacker@acme.example",
     "password": "x",
+    "subject": "HACKED",
+    "body": "HACKED",
+    "locale": "de",
+    "days": "1",
+    "to": "attacker@acme.example",
 }
 
 
 def test_every_admin_route_is_covered() -> None:
     arguments = {arg for param in ROUTES for arg in param.values[0].arguments}
-    assert arguments <= {"key_id", "index", "offer_id", "version_id", "section", "token"}
+    assert arguments <= {
+        "key_id",
+        "index",
+        "offer_id",
+        "version_id",
+        "section",
+        "token",
+        "kind",
+        "row_id",
+    }
     assert len(ROUTES) >= 35
 
 
@@ -88,8 +113,30 @@ def beta(app: Flask, merchant: Any) -> dict[str, Any]:
         b.flow_draft = data
         version = flow_drafts.publish(b)
         key, _ = api_keys.create_key(b, "Beta backend")
+        emails.set_copy(b, "dunning_1", B_SUBJECT, None)
+        emails.set_copy(b, "dunning_1", B_SUBJECT, None, locale="de")
+        case = RecoveryCase(merchant_id=b.id, kind="payment_failed", ref="in_b", customer_id="c")
+        db.session.add(case)
+        db.session.flush()
+        row = outbox.queue(
+            b,
+            kind="dunning_1",
+            dedupe_key="case:b:1",
+            to_address=B_CUSTOMER,
+            customer_id="c",
+            locale="en",
+            data={"amount": 100, "currency": "eur"},
+            case=case,
+        )
+        assert row is not None
+        row.status, row.attempts = "dead", 12
         db.session.commit()
-        ids = {"key_id": key.id, "version_id": version.id, "prefix": key.prefix}
+        ids = {
+            "key_id": key.id,
+            "version_id": version.id,
+            "prefix": key.prefix,
+            "row_id": row.id,
+        }
     add_user(app, "beta", B_EMAIL)
     return ids
 
@@ -116,7 +163,17 @@ def snapshot(app: Flask) -> Any:
             )
         ).all()
         sessions = db.session.scalar(sa.select(sa.func.count()).select_from(CancelSession))
-        return row, users, keys, versions, sessions
+        copies = db.session.execute(
+            sa.select(EmailCopy.kind, EmailCopy.locale, EmailCopy.subject, EmailCopy.body).where(
+                EmailCopy.merchant_id == b.id
+            )
+        ).all()
+        mail = db.session.execute(
+            sa.select(
+                OutboxEmail.id, OutboxEmail.status, OutboxEmail.attempts, OutboxEmail.due_at
+            ).where(OutboxEmail.merchant_id == b.id)
+        ).all()
+        return row, users, keys, versions, sessions, copies, mail
 
 
 def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
@@ -127,6 +184,8 @@ def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
         "index": 0,
         "section": "reasons",
         "token": "not-a-reset-token",
+        "kind": "dunning_1",
+        "row_id": beta["row_id"],
     }
     with app.test_request_context():
         return url_for(rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
@@ -164,6 +223,8 @@ def test_a_user_of_another_merchant_cannot_see_or_change_it(
         B_STRIPE_KEY[-4:],
         "Beta copy",
         "9876",
+        B_SUBJECT,
+        B_CUSTOMER,
     ):
         assert secret not in body, (secret, body[:2000])
     assert snapshot(app) == before
