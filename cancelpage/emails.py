@@ -180,7 +180,8 @@ def default_copy(kind: str, *, final: bool = False) -> Copy:
 
 
 def copy_locale(merchant: Merchant, locale: str | None) -> str | None:
-    """The EmailCopy.locale that holds text in ``locale``: None for the default language."""
+    """The EmailCopy.locale new text in ``locale`` is stored under: None (the default-language
+    text, which every language without its own falls back to) for the default language."""
     if not locale:
         return None
     if locale not in i18n.SUPPORTED_LOCALES:
@@ -189,18 +190,6 @@ def copy_locale(merchant: Merchant, locale: str | None) -> str | None:
             "locale",
         )
     return None if locale == i18n.supported(merchant.default_locale) else locale
-
-
-def get_copy(merchant: Merchant, kind: str, locale: str | None = None) -> EmailCopy | None:
-    """The merchant's own subject and body for a kind in one language (None: nothing of its
-    own there; ``locale`` None or the default language: the default-language text)."""
-    return db.session.scalar(
-        sa.select(EmailCopy).where(
-            EmailCopy.merchant_id == merchant.id,
-            EmailCopy.kind == kind,
-            _locale_is(copy_locale(merchant, locale)),
-        )
-    )
 
 
 def copies_of(merchant: Merchant, kind: str) -> list[EmailCopy]:
@@ -212,8 +201,16 @@ def copies_of(merchant: Merchant, kind: str) -> list[EmailCopy]:
     )
 
 
-def _locale_is(locale: str | None) -> sa.ColumnElement[bool]:
-    return EmailCopy.locale.is_(None) if locale is None else EmailCopy.locale == locale
+def get_copy(merchant: Merchant, kind: str, locale: str | None = None) -> EmailCopy | None:
+    """The row with the merchant's own subject and body for a kind in one language (None:
+    nothing of their own there). For the default language that is the default-language row,
+    unless a row for that very language exists (left from before the default changed): it is
+    the one customers in that language get, so it is the one shown and edited."""
+    stored = copy_locale(merchant, locale)
+    rows = {row.locale: row for row in copies_of(merchant, kind)}
+    if stored is None:
+        return rows.get(i18n.supported(merchant.default_locale)) or rows.get(None)
+    return rows.get(stored)
 
 
 def set_copy(
@@ -253,13 +250,10 @@ def set_copy(
 
 def reset_copy(merchant: Merchant, kind: str, locale: str | None = None) -> None:
     """Go back to the fallback for one kind in one language (None: the default language)."""
-    db.session.execute(
-        sa.delete(EmailCopy).where(
-            EmailCopy.merchant_id == merchant.id,
-            EmailCopy.kind == kind,
-            _locale_is(copy_locale(merchant, locale)),
-        )
-    )
+    row = get_copy(merchant, kind, locale)
+    if row is not None:
+        db.session.delete(row)
+        db.session.flush()
 
 
 def resolve_copy(
