@@ -14,7 +14,8 @@ Definitions (the dashboard states the same words):
   (1 - percent/100) while the discount runs; amount discount -> MRR minus the discount's monthly
   share (amount over the billing interval), at least 0; pause -> 0 during the pause; free period
   -> 0 during the free days; contact or link offers -> MRR (billing is unchanged); plan switch ->
-  0, because the new price's amount is not known to cancelpage. Summed exactly, then rounded half
+  0, because the new price's amount is not known to cancelpage (so are offers whose terms cannot
+  be found). Summed exactly, then rounded half
   up to the minor unit once per currency. The offer's terms are those of the flow version the
   session ran.
 * **Retained at N days** (30, 60, 90): the subscription is still running N days after the session
@@ -182,9 +183,10 @@ def kept_share(offer: flows.Offer | None) -> Fraction | None:
         if offer.percent_off is None:
             return None
         return 1 - Fraction(str(offer.percent_off)) / 100
-    if isinstance(offer, flows.PauseOffer | flows.FreePeriodOffer | flows.SwitchPlanOffer):
-        return Fraction(0)
-    return Fraction(1)  # contact, custom link, or an offer no longer in the flow: billing unchanged
+    if isinstance(offer, flows.ContactOffer | flows.CustomLinkOffer):
+        return Fraction(1)  # billing unchanged
+    # Pause, free period, plan switch (new amount unknown), or terms that cannot be found.
+    return Fraction(0)
 
 
 def kept_with_amount_off(offer: flows.DiscountOffer, snapshot: Mapping[str, Any]) -> Fraction:
@@ -365,8 +367,9 @@ def record_subscription_status(
             recorded_at=datetime.now(UTC),
         )
         .on_conflict_do_nothing()
+        .returning(SubscriptionStatus.id)
     )
-    if not result.rowcount:
+    if result.first() is None:
         return False
     refresh_retention(merchant_id, subscription_id)
     return True
@@ -592,8 +595,9 @@ class week_index(FunctionElement[int]):
 @compiles(week_index, "sqlite")
 def _week_index_sqlite(element: week_index, compiler: Any, **kw: Any) -> str:
     column, origin = (compiler.process(c, **kw) for c in element.clauses)
-    # Integer seconds, integer division: exact at week boundaries (julianday() is a float).
-    return f"((CAST(strftime('%s', {column}) AS INTEGER) - {origin}) / 604800)"
+    # Whole seconds (the stored text cut before its fraction, which strftime would round) and
+    # integer division: exact at week boundaries, where julianday() floats are not.
+    return f"((CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) - {origin}) / 604800)"
 
 
 @compiles(week_index, "postgresql")
