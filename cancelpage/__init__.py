@@ -64,9 +64,10 @@ def select_locale() -> str | None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import customer
+    from . import analytics_views, customer
 
     app.register_blueprint(customer.bp)
+    app.register_blueprint(analytics_views.bp)
 
 
 def register_cli(app: Flask) -> None:
