@@ -35,6 +35,11 @@ def current_merchant() -> Merchant:
     return merchant
 
 
+def clock() -> datetime:
+    """Now, in UTC (tests pin it to the end of their simulated quarter)."""
+    return datetime.now(UTC)
+
+
 def current_actor() -> str:
     """Who takes a decision, for the record: the signed-in user when known, else the merchant."""
     return str(g.get("actor") or current_merchant().slug)
@@ -56,8 +61,9 @@ def comments() -> Response:
 def export_sessions() -> Response:
     """Every session of the segment as CSV, streamed in batches."""
     merchant = current_merchant()
-    f = analytics.Filters.from_args(request.args, datetime.now(UTC).date())
-    rows = analytics.export_sessions(merchant.id, f, datetime.now(UTC))
+    now = clock()
+    f = analytics.Filters.from_args(request.args, now.date())
+    rows = analytics.export_sessions(merchant.id, f, now)
     filename = f"cancelpage-sessions-{merchant.slug}-{f.start}-{f.end}.csv"
     return Response(
         stream_with_context(rows),
@@ -82,7 +88,7 @@ def decide(experiment_id: str) -> Response:
 
 def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[str, Any]:
     """Everything the dashboard template reads."""
-    now = datetime.now(UTC)
+    now = clock()
     f = analytics.Filters.from_args(request.args, now.date())
     search = request.args.get("q", "")[: analytics.MAX_SEARCH]
     before = request.args.get("before", type=int)

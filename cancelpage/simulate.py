@@ -20,7 +20,7 @@ from .extensions import db
 from .models import CancelSession
 
 # The simulated merchant's flow: the default offers plus a fixed-amount discount, and one
-# experiment (the 25% discount against a holdout) leading the offers for price and other reasons.
+# experiment (the 25% discount against a holdout) leading the offers of every reason but "unused".
 SIM_EXPERIMENT = "first_offer"
 
 
@@ -36,9 +36,7 @@ def simulation_flow() -> dict[str, Any]:
             "duration": "once",
         }
     )
-    data["rules"] = [
-        rule for rule in data["rules"] if rule["name"] in ("Not using it", "Product gaps")
-    ]
+    data["rules"] = [rule for rule in data["rules"] if rule["name"] == "Not using it"]
     data["default_offers"] = [
         {
             "experiment": SIM_EXPERIMENT,

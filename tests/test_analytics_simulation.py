@@ -13,16 +13,19 @@ from typing import Any
 
 import pytest
 from conftest import database_url
-from flask import Flask
+from flask import Flask, g
+from flask.testing import FlaskClient
 
-from cancelpage import analytics, create_app, simulate, stats
+from cancelpage import analytics, analytics_views, create_app, simulate, stats
 from cancelpage.extensions import db
 from cancelpage.merchants import create_merchant, publish_flow
 from cancelpage.models import Merchant
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 SEED = 7
-COUNT = 1500
+COUNT = 2000
+# The page's default range: the 91 days ending today.
+PAGE_START = NOW.date() - timedelta(days=90)
 QUARTER = analytics.Filters(start=(NOW - timedelta(days=91)).date(), end=NOW.date())
 ENDED = ("canceled", "unpaid", "incomplete_expired")
 # The simulated flow's offer terms, written out again here on purpose (not read from the flow).
@@ -52,6 +55,11 @@ def quarter_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flas
         version = publish_flow(merchant, simulate.simulation_flow())
         simulate.write_sessions(sims, merchant.id, version.id, "quarter", seed=SEED)
         db.session.commit()
+
+    @app.before_request
+    def sign_in() -> None:  # test-only stand-in for the admin sign-in
+        g.merchant = acme()
+
     yield app, sims
     with app.app_context():
         db.session.remove()
@@ -305,3 +313,102 @@ def test_csv_export_has_every_session_once(quarter: list[Sim]) -> None:
             assert row["comment"] == "'" + sim.comment  # never a live spreadsheet formula
         else:
             assert row["comment"] == (sim.comment or "")
+
+
+# ---- the page: a merchant answers the three questions from it alone --------------------------
+
+
+@pytest.fixture
+def page_client(
+    quarter_app: tuple[Flask, list[Sim]], monkeypatch: pytest.MonkeyPatch
+) -> FlaskClient:
+    monkeypatch.setattr(analytics_views, "clock", lambda: NOW)
+    return quarter_app[0].test_client()
+
+
+def test_the_dashboard_answers_why_which_offer_and_whether_there_is_a_winner(
+    quarter: list[Sim], page_client: FlaskClient
+) -> None:
+    response = page_client.get("/admin/analytics/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    # Why customers leave: the most given reason, with its count.
+    in_range = [s for s in quarter if s.created_at.date() >= PAGE_START]
+    top, top_count = Counter(s.reason or analytics.SKIPPED for s in in_range).most_common(1)[0]
+    assert top == "too_expensive"
+    assert (
+        f"Most given reason: <strong>It&#39;s too expensive</strong> — {top_count} of "
+        f"{len(in_range)} sessions"
+    ) in html
+    # Which offer keeps most revenue 30 days later (in the main currency, dollars here).
+    kept_30: dict[str, int] = defaultdict(int)
+    for s in in_range:
+        if s.outcome == "accepted" and s.currency == "usd" and matured(s, 30) and retained(s, 30):
+            kept_30[s.accepted_offer or ""] += s.mrr
+    best = max(kept_30, key=kept_30.__getitem__)
+    title = {
+        "discount_25_3m": "25% off for the next 3 months",
+        "discount_10_fixed": "$10 off your next invoice",
+        "pause_1m": "Pause for a month",
+        "free_30d": "30 days on us",
+    }[best]
+    amount = f"${kept_30[best] / 100:,.2f}"
+    assert f"Keeps the most revenue 30 days later: <strong>{title}</strong> — {amount}" in html
+    # Whether the running experiment has a winner, and by which rule.
+    exp = simulate.SIM_EXPERIMENT
+    horizon = stats.sample_size_per_arm(0.1, 1)
+    firsts = {}
+    for arm in ("holdout", "discount_25_3m"):
+        ended = sorted(
+            (s for s in quarter if s.assignments.get(exp) == arm and s.outcome),
+            key=lambda s: (s.completed_at, s.index),
+        )[:horizon]
+        firsts[arm] = stats.ArmCount(arm, sum(map(is_saved, ended)), len(ended))
+    verdict = stats.decide(firsts["holdout"], [firsts["discount_25_3m"]], 0.1)
+    assert verdict.status != "collecting"  # the simulated quarter reaches the horizon
+    if verdict.status == "winner":
+        assert f"<strong>Winner: {verdict.winner}</strong>" in html
+    else:
+        assert "<strong>No winner.</strong>" in html
+    assert f"Fixed horizon: {horizon} decided sessions per arm" in html
+    assert "one-sided two-proportion z-test at 2.5%" in html
+    # Definitions are on the page.
+    assert "Save rate = saved ÷ (saved + cancelled)" in html
+    # Charts are server-side SVG; nothing needs JavaScript or an inline style.
+    assert html.count("<svg") == 2 and "<polyline" in html and "<rect" in html
+    assert " style=" not in html and html.count("<script") == 2
+
+
+def test_filters_apply_to_the_page(quarter: list[Sim], page_client: FlaskClient) -> None:
+    html = page_client.get("/admin/analytics/?plan=Team&reason=unused").get_data(as_text=True)
+    mine = [
+        s
+        for s in quarter
+        if s.plan == "Team" and s.reason == "unused" and s.created_at.date() >= PAGE_START
+    ]
+    assert f'<p class="big">{len(mine)}</p>' in html
+    assert '<option value="Team" selected>' in html
+
+
+def test_comment_search_swaps_only_the_comments(
+    quarter: list[Sim], page_client: FlaskClient
+) -> None:
+    response = page_client.get("/admin/analytics/comments?q=price", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
+    assert "<html" not in html and html.lstrip().startswith('<div id="comments"')
+    quotes = [c for c in html.split("<q>")[1:]]
+    assert quotes and all("price" in q.split("</q>")[0].lower() for q in quotes)
+    # Without JavaScript the same URL is a whole page.
+    plain = page_client.get("/admin/analytics/comments?q=price").get_data(as_text=True)
+    assert "<html" in plain and "Why customers leave" in plain
+
+
+def test_csv_download_streams_the_segment(quarter: list[Sim], page_client: FlaskClient) -> None:
+    response = page_client.get("/admin/analytics/sessions.csv?plan=Starter")
+    assert response.status_code == 200 and response.is_streamed
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    starters = [s for s in quarter if s.plan == "Starter" and s.created_at.date() >= PAGE_START]
+    assert sorted(r["customer_id"] for r in rows) == sorted(s.customer_id for s in starters)
