@@ -189,16 +189,40 @@ def kept_share(offer: flows.Offer | None) -> Fraction | None:
     return Fraction(0)
 
 
-def kept_with_amount_off(offer: flows.DiscountOffer, snapshot: Mapping[str, Any]) -> Fraction:
+def kept_with_amount_off(
+    offer: flows.DiscountOffer, mrr: int, interval: str | None, interval_count: Any
+) -> Fraction:
     """MRR minus the discount's monthly share (amount over the billing interval), at least 0."""
-    mrr = int(snapshot.get("mrr") or 0)
-    interval = str(snapshot.get("interval") or "month")
-    count = int(snapshot.get("interval_count") or 1)
     try:
-        monthly_discount = flows.monthly_amount(offer.amount_off or 0, interval, count)
+        count = int(interval_count or 1)
+        monthly_discount = flows.monthly_amount(offer.amount_off or 0, interval or "month", count)
     except ValueError:
         monthly_discount = offer.amount_off or 0
     return Fraction(max(0, mrr - monthly_discount))
+
+
+def _kept_with_amount_off(
+    merchant_id: int, f: Filters, version_id: int | None, offer: flows.DiscountOffer, currency: str
+) -> Fraction:
+    """Kept MRR of the sessions that took an amount discount: it depends on each MRR and billing
+    interval, so those are grouped (few distinct prices) rather than read row by row."""
+    interval = S.snapshot["interval"].as_string()
+    count = S.snapshot["interval_count"].as_string()
+    rows = db.session.execute(
+        sa.select(S.mrr, interval, count, sa.func.count())
+        .where(
+            *_where(merchant_id, f),
+            S.outcome == "accepted",
+            _version_is(version_id),
+            S.accepted_offer == offer.id,
+            S.currency == currency,
+        )
+        .group_by(S.mrr, interval, count)
+    ).all()
+    return sum(
+        (kept_with_amount_off(offer, mrr, iv, n) * sessions for mrr, iv, n, sessions in rows),
+        Fraction(),
+    )
 
 
 def round_minor(value: Fraction) -> int:
@@ -244,16 +268,7 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
                 kept = share * int(mrr_sum or 0)
             else:
                 assert isinstance(offer, flows.DiscountOffer)
-                snapshots = db.session.scalars(
-                    sa.select(S.snapshot).where(
-                        *_where(merchant.id, f),
-                        S.outcome == outcome,
-                        _version_is(version_id),
-                        S.accepted_offer == offer_id,
-                        S.currency == currency,
-                    )
-                )
-                kept = sum((kept_with_amount_off(offer, snap) for snap in snapshots), Fraction())
+                kept = _kept_with_amount_off(merchant.id, f, version_id, offer, currency)
         groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, count, kept))
     return groups
 
@@ -295,11 +310,11 @@ class Overview:
         return stats.Proportion(self.saved, self.decided)
 
 
-def overview(merchant: Merchant, f: Filters) -> Overview:
-    """Sessions, saves, cancels and saved MRR of a segment."""
+def overview(merchant: Merchant, f: Filters, groups: list[OutcomeGroup] | None = None) -> Overview:
+    """Sessions, saves, cancels and saved MRR of a segment (from `groups` when already read)."""
     counts: dict[str, int] = defaultdict(int)
     saved_mrr: dict[str, Fraction] = {}
-    for group in outcome_groups(merchant, f):
+    for group in outcome_groups(merchant, f) if groups is None else groups:
         counts[_category(group.outcome)] += group.sessions
         _add_money(saved_mrr, group.currency, group.kept_mrr)
     return Overview(
@@ -529,8 +544,11 @@ class OfferRow:
         return _rounded(self.saved_mrr_exact)
 
 
-def offers(merchant: Merchant, f: Filters, now: datetime) -> list[OfferRow]:
-    """Each offer's shown / accepted / acceptance rate, saved MRR and retention at 30 days."""
+def offers(
+    merchant: Merchant, f: Filters, now: datetime, groups: list[OutcomeGroup] | None = None
+) -> list[OfferRow]:
+    """Each offer's shown / accepted / acceptance rate, saved MRR and retention at 30 days
+    (saved MRR from `groups` when already read)."""
     shown_text = sa.cast(S.offers_shown, sa.Text)
     matured = sa.case((_matured(now, 30), 1), else_=0)
     accepted = sa.case((S.outcome == "accepted", S.accepted_offer), else_=None)
@@ -568,7 +586,7 @@ def offers(merchant: Merchant, f: Filters, now: datetime) -> list[OfferRow]:
             if retained:
                 row.retained_30 += count
                 row.retained_mrr_30[currency] = row.retained_mrr_30.get(currency, 0) + int(mrr_sum)
-    for group in outcome_groups(merchant, f):
+    for group in outcome_groups(merchant, f) if groups is None else groups:
         if group.outcome == "accepted" and group.offer_id is not None:
             _add_money(row_for(group.offer_id).saved_mrr_exact, group.currency, group.kept_mrr)
     order = {offer_id: i for i, offer_id in enumerate(flow.offers)}

@@ -102,8 +102,9 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
     if only_comments and wants_fragment():
         return context
     flow = load_flow(merchant, merchant.flow_version_id)
-    offers = analytics.offers(merchant, f, now)
-    overview = analytics.overview(merchant, f)
+    groups = analytics.outcome_groups(merchant, f)  # read once for the summary and the offers
+    offers = analytics.offers(merchant, f, now, groups)
+    overview = analytics.overview(merchant, f, groups)
     reasons = analytics.reasons(merchant, f)
     weeks = analytics.weekly(merchant.id, f)
     main_currency = max(overview.saved_mrr, key=overview.saved_mrr.__getitem__, default="usd")
