@@ -32,7 +32,7 @@ from flask import g
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cancelpage import analytics, analytics_views, create_app, simulate  # noqa: E402
+from cancelpage import analytics, create_app, simulate  # noqa: E402
 from cancelpage.config import normalise_database_url  # noqa: E402
 from cancelpage.extensions import db  # noqa: E402
 from cancelpage.merchants import by_slug, create_merchant, publish_flow  # noqa: E402
@@ -199,10 +199,12 @@ def measure(url: str, now: datetime) -> None:
                 lambda: analytics.comments(merchant.id, quarter, before=with_comment.next_before),
             ),
             ("comments, search 'xero'", lambda: analytics.comments(merchant.id, quarter, "xero")),
-            ("offers (saved MRR shared)", lambda: analytics.offers(merchant, quarter, now, groups)),
+            (
+                "offers (shares the overview's read)",
+                lambda: analytics.offers(merchant, quarter, now, groups),
+            ),
             ("weekly trend", lambda: analytics.weekly(merchant.id, quarter)),
             ("experiments (arms + verdict)", lambda: analytics.experiments(merchant, quarter, now)),
-            ("plan choices", lambda: analytics_views.known_plans(merchant.id)),
         ]
         segments = {
             "plan=Team": {"plan": "Team"},
@@ -236,20 +238,31 @@ def export(url: str, now: datetime) -> None:
     print(result.stdout.strip())
 
 
+def peak_rss_kib() -> int:
+    """This process's peak RSS. /proc's VmHWM starts afresh at exec; ru_maxrss would carry the
+    parent's peak into the child on Linux."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def export_only(url: str, now: datetime) -> None:
     app = make_app(url)
     with app.app_context():
         merchant = by_slug(SLUG)
         assert merchant is not None
         quarter = analytics.Filters.from_args({}, now.date())
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss_kib()
         started = time.perf_counter()
         lines = size = 0
         for chunk in analytics.export_sessions(merchant.id, quarter, now):
             lines += chunk.count("\r\n")
             size += len(chunk.encode())
         took = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = peak_rss_kib()
         print(
             f"CSV export: {lines - 1:,} rows, {size / 1e6:,.0f} MB in {took:.1f} s "
             f"({(lines - 1) / took:,.0f} rows/s); peak RSS {peak / 1024:,.0f} MiB "

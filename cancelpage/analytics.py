@@ -41,8 +41,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement
 
 from . import flows, stats
 from .extensions import db
@@ -203,13 +202,11 @@ def kept_with_amount_off(
 
 def _kept_with_amount_off(
     merchant_id: int, f: Filters, version_id: int | None, offer: flows.DiscountOffer, currency: str
-) -> Fraction:
-    """Kept MRR of the sessions that took an amount discount: it depends on each MRR and billing
-    interval, so those are grouped (few distinct prices) rather than read row by row."""
-    interval = S.snapshot["interval"].as_string()
-    count = S.snapshot["interval_count"].as_string()
+) -> dict[str | None, Fraction]:
+    """Kept MRR, per plan, of the sessions that took an amount discount: it depends on each MRR
+    and billing interval, so those are grouped (few distinct prices), not read row by row."""
     rows = db.session.execute(
-        sa.select(S.mrr, interval, count, sa.func.count())
+        sa.select(S.plan, S.mrr, S.billing_interval, S.billing_interval_count, sa.func.count())
         .where(
             *_where(merchant_id, f),
             S.outcome == "accepted",
@@ -217,12 +214,12 @@ def _kept_with_amount_off(
             S.accepted_offer == offer.id,
             S.currency == currency,
         )
-        .group_by(S.mrr, interval, count)
+        .group_by(S.plan, S.mrr, S.billing_interval, S.billing_interval_count)
     ).all()
-    return sum(
-        (kept_with_amount_off(offer, mrr, iv, n) * sessions for mrr, iv, n, sessions in rows),
-        Fraction(),
-    )
+    kept: dict[str | None, Fraction] = defaultdict(Fraction)
+    for plan, mrr, interval, count, sessions in rows:
+        kept[plan] += kept_with_amount_off(offer, mrr, interval, count) * sessions
+    return kept
 
 
 def round_minor(value: Fraction) -> int:
@@ -238,6 +235,7 @@ class OutcomeGroup:
     version_id: int | None
     offer_id: str | None
     currency: str
+    plan: str | None
     sessions: int
     kept_mrr: Fraction
 
@@ -250,14 +248,16 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
             S.flow_version_id,
             S.accepted_offer,
             S.currency,
+            S.plan,
             sa.func.count(),
             sa.func.sum(S.mrr),
         )
         .where(*_where(merchant.id, f))
-        .group_by(S.outcome, S.flow_version_id, S.accepted_offer, S.currency)
+        .group_by(S.outcome, S.flow_version_id, S.accepted_offer, S.currency, S.plan)
     ).all()
     groups = []
-    for outcome, version_id, offer_id, currency, count, mrr_sum in rows:
+    amount_off: dict[tuple[int | None, str, str], dict[str | None, Fraction]] = {}
+    for outcome, version_id, offer_id, currency, plan, count, mrr_sum in rows:
         kept = Fraction(0)
         if outcome == "kept":
             kept = Fraction(int(mrr_sum or 0))
@@ -267,9 +267,14 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
             if share is not None:
                 kept = share * int(mrr_sum or 0)
             else:
-                assert isinstance(offer, flows.DiscountOffer)
-                kept = _kept_with_amount_off(merchant.id, f, version_id, offer, currency)
-        groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, count, kept))
+                assert isinstance(offer, flows.DiscountOffer) and offer_id is not None
+                key = (version_id, offer_id, currency)
+                if key not in amount_off:
+                    amount_off[key] = _kept_with_amount_off(
+                        merchant.id, f, version_id, offer, currency
+                    )
+                kept = amount_off[key][plan]
+        groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, plan, count, kept))
     return groups
 
 
@@ -602,28 +607,6 @@ def keeps_most_at_30(rows: list[OfferRow], currency: str) -> OfferRow | None:
 # ---- weekly trend ----------------------------------------------------------------------------
 
 
-class week_index(FunctionElement[int]):
-    """Whole weeks from `origin` (unix seconds, a Monday 00:00 UTC) to a timestamp column."""
-
-    type = sa.Integer()
-    inherit_cache = True
-    name = "week_index"
-
-
-@compiles(week_index, "sqlite")
-def _week_index_sqlite(element: week_index, compiler: Any, **kw: Any) -> str:
-    column, origin = (compiler.process(c, **kw) for c in element.clauses)
-    # Whole seconds (the stored text cut before its fraction, which strftime would round) and
-    # integer division: exact at week boundaries, where julianday() floats are not.
-    return f"((CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) - {origin}) / 604800)"
-
-
-@compiles(week_index, "postgresql")
-def _week_index_postgresql(element: week_index, compiler: Any, **kw: Any) -> str:
-    column, origin = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(FLOOR((EXTRACT(EPOCH FROM {column}) - {origin}) / 604800) AS INTEGER)"
-
-
 @dataclass(frozen=True)
 class Week:
     start: date  # a Monday
@@ -639,8 +622,13 @@ class Week:
 def weekly(merchant_id: int, f: Filters) -> list[Week]:
     """Sessions, saves and cancels per week (Monday to Sunday, UTC) over the range, gaps as 0."""
     first_monday = f.start - timedelta(days=f.start.weekday())
-    origin = int(datetime.combine(first_monday, time(), UTC).timestamp())
-    week = week_index(S.created_at, sa.literal(origin, sa.Integer))
+    weeks = (f.end - first_monday).days // 7 + 1
+    origin = datetime.combine(first_monday, time(), UTC)
+    # Plain comparisons with each week's end: the same on every engine, exact at the boundaries.
+    week = sa.case(
+        *((S.created_at < origin + timedelta(weeks=i + 1), i) for i in range(weeks - 1)),
+        else_=weeks - 1,
+    )
     rows = db.session.execute(
         sa.select(week, S.outcome, sa.func.count())
         .where(*_where(merchant_id, f))
@@ -649,7 +637,6 @@ def weekly(merchant_id: int, f: Filters) -> list[Week]:
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for index, outcome, count in rows:
         counts[int(index)][_category(outcome)] += count
-    weeks = (f.end - first_monday).days // 7 + 1
     return [
         Week(
             first_monday + timedelta(weeks=i),
@@ -770,32 +757,30 @@ def experiment_report(
 
 def horizon_counts(merchant_id: int, experiment: flows.Experiment) -> list[stats.ArmCount]:
     """Saves among the first N decided sessions of each arm (N = the horizon), in the order the
-    sessions ended, over the whole experiment (no date range or filter): control first."""
+    sessions ended, over the whole experiment (no date range or filter): control first.
+
+    Each arm reads at most N rows, in completed_at order (ix_session_completed)."""
     horizon = stats.sample_size_per_arm(experiment.min_effect, len(experiment.arms) - 1)
-    arm = arm_of(experiment.id)
-    ranked = (
-        sa.select(
-            arm.label("arm"),
-            sa.case((S.outcome.in_(SAVED), 1), else_=0).label("saved"),
-            sa.func.row_number()
-            .over(partition_by=arm, order_by=(S.completed_at, S.id))
-            .label("position"),
+    counts = []
+    for name in experiment.arms:
+        first = (
+            sa.select(sa.case((S.outcome.in_(SAVED), 1), else_=0).label("saved"))
+            .where(
+                S.merchant_id == merchant_id,
+                S.completed_at.is_not(None),
+                S.purpose == "cancel",
+                S.outcome.in_(SAVED + CANCELLED),
+                arm_of(experiment.id) == name,
+            )
+            .order_by(S.completed_at, S.id)
+            .limit(horizon)
+            .subquery()
         )
-        .where(
-            S.merchant_id == merchant_id,
-            S.purpose == "cancel",
-            arm.is_not(None),
-            S.outcome.in_(SAVED + CANCELLED),
-        )
-        .subquery()
-    )
-    rows = db.session.execute(
-        sa.select(ranked.c.arm, sa.func.count(), sa.func.sum(ranked.c.saved))
-        .where(ranked.c.position <= horizon)
-        .group_by(ranked.c.arm)
-    ).all()
-    found = {name: stats.ArmCount(name, int(saves or 0), count) for name, count, saves in rows}
-    return [found.get(name, stats.ArmCount(name, 0, 0)) for name in experiment.arms]
+        decided, saves = db.session.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(first.c.saved), 0))
+        ).one()
+        counts.append(stats.ArmCount(name, int(saves), int(decided)))
+    return counts
 
 
 # ---- CSV export ------------------------------------------------------------------------------

@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, g, request, stream_with_context, url_for
 
 from . import analytics, charts, experiments, simulate, stats
 from .extensions import db
 from .merchants import DEMO_SLUG, by_slug, ensure_demo_merchant, load_flow, publish_flow
-from .models import CancelSession, Merchant
+from .models import Merchant
 from .web import render, see_other, wants_fragment
 
 bp = Blueprint("analytics", __name__, url_prefix="/admin/analytics")
@@ -120,24 +119,12 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
         main_currency=main_currency,
         best_offer=analytics.keeps_most_at_30(offers, main_currency),
         experiments=analytics.experiments(merchant, f, now),
-        plans=known_plans(merchant.id),
+        plans=sorted({g.plan for g in groups if g.plan} | ({f.plan} if f.plan else set())),
         alpha=stats.ALPHA,
         power=stats.POWER,
         confidence=stats.CONFIDENCE,
     )
     return context
-
-
-def known_plans(merchant_id: int) -> list[str]:
-    """Plan names seen in the merchant's sessions, for the filter's choices."""
-    rows = db.session.scalars(
-        sa.select(CancelSession.plan)
-        .where(CancelSession.merchant_id == merchant_id, CancelSession.plan.is_not(None))
-        .distinct()
-        .order_by(CancelSession.plan)
-        .limit(100)
-    )
-    return [plan for plan in rows if plan]
 
 
 @bp.cli.command("simulate")

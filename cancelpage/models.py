@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.dialects import postgresql
 
 from . import vault
 from .extensions import db
@@ -152,12 +153,20 @@ class CancelSession(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     # Analytics. Experiment arms entered, {experiment id: arm} (arm "holdout" saw no offer there).
-    assignments: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON, default=dict)
+    assignments: so.Mapped[dict[str, str]] = so.mapped_column(
+        sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), default=dict
+    )
     # Copied from the snapshot when the row is inserted, so that analytics can index them.
     plan: so.Mapped[str | None] = so.mapped_column(sa.String(255), default=_from_snapshot("plan"))
     mrr: so.Mapped[int] = so.mapped_column(default=_from_snapshot("mrr", 0))
     currency: so.Mapped[str] = so.mapped_column(
         sa.String(3), default=_from_snapshot("currency", "usd")
+    )
+    billing_interval: so.Mapped[str] = so.mapped_column(
+        sa.String(5), default=_from_snapshot("interval", "month")
+    )
+    billing_interval_count: so.Mapped[int] = so.mapped_column(
+        default=_from_snapshot("interval_count", 1)
     )
     # Whether the subscription was still running 30/60/90 days after the session, as far as known:
     # the snapshot's status, overridden by later statuses (analytics.record_subscription_status).
@@ -232,6 +241,8 @@ _ANALYTICS_COLUMNS = (
     CancelSession.plan,
     CancelSession.currency,
     CancelSession.mrr,
+    CancelSession.billing_interval,
+    CancelSession.billing_interval_count,
     CancelSession.accepted_offer,
     CancelSession.flow_version_id,
     CancelSession.completed_at,
@@ -255,6 +266,13 @@ sa.Index(
     CancelSession.created_at,
     *_ANALYTICS_COLUMNS,
 ).ddl_if(dialect="sqlite")
+# An experiment's verdict reads the first sessions of each arm in the order they ended.
+sa.Index(
+    "ix_session_completed",
+    CancelSession.merchant_id,
+    CancelSession.completed_at,
+    CancelSession.id,
+)
 # Newest comments first, without reading the sessions that have none.
 sa.Index(
     "ix_session_comments",
