@@ -288,6 +288,8 @@ def session_row(
         "plan": sim.plan,
         "mrr": sim.mrr,
         "currency": sim.currency,
+        "billing_interval": sim.interval,
+        "billing_interval_count": 1,
     }
 
 
