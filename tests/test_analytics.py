@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 
-from cancelpage import analytics, simulate
+from cancelpage import analytics, charts, simulate, stats
 from cancelpage.extensions import db
 from cancelpage.models import CancelSession, Merchant, SubscriptionStatus
 
@@ -94,3 +94,29 @@ def test_filters_from_query_arguments() -> None:
     assert inverted.end.isoformat() == "2026-05-01" and (inverted.end - inverted.start).days == 90
     assert analytics.Filters.from_args(f.to_args(), today) == f
     assert json.dumps(f.to_args())  # plain strings, usable in links
+
+
+def test_chart_geometry() -> None:
+    rows = [
+        analytics.ReasonRow("a", "A", 40, 10, 30),
+        analytics.ReasonRow("b", "B", 10, 5, 5),
+    ]
+    chart = charts.reasons_chart(rows)
+    assert [bar.width for bar in chart.bars] == [chart.width - 230 - 70, (chart.width - 300) / 4]
+    assert chart.bars[1].y > chart.bars[0].y and chart.height == 2 * 28
+    assert charts.reasons_chart([]).bars == ()
+    start = datetime(2026, 6, 1).date()
+    weeks = [
+        analytics.Week(start, 10, 4, 5),
+        analytics.Week(start + timedelta(days=7), 0, 0, 0),
+        analytics.Week(start + timedelta(days=14), 20, 10, 10),
+    ]
+    trend = charts.trend_chart(weeks)
+    assert len(trend.columns) == 3 and trend.max_sessions == 20
+    full = trend.plot_bottom - trend.plot_top
+    last = trend.columns[2]
+    assert last.saved_h + last.cancelled_h + last.open_h == pytest.approx(full)
+    assert trend.columns[0].open_h == pytest.approx(full / 20)  # 1 open session of 20
+    # Weeks with no decided session have no save rate: the line skips them.
+    assert len(trend.rate_points.split()) == 2
+    assert weeks[1].save_rate == stats.Proportion(0, 0)
