@@ -50,6 +50,7 @@ from .models import (
     NOT_RETAINED_STATUSES,
     CancelSession,
     ExperimentDecision,
+    FlowVersion,
     Merchant,
     SubscriptionStatus,
 )
@@ -200,28 +201,6 @@ def kept_with_amount_off(
     return Fraction(max(0, mrr - monthly_discount))
 
 
-def _kept_with_amount_off(
-    merchant_id: int, f: Filters, version_id: int | None, offer: flows.DiscountOffer, currency: str
-) -> dict[str | None, Fraction]:
-    """Kept MRR, per plan, of the sessions that took an amount discount: it depends on each MRR
-    and billing interval, so those are grouped (few distinct prices), not read row by row."""
-    rows = db.session.execute(
-        sa.select(S.plan, S.mrr, S.billing_interval, S.billing_interval_count, sa.func.count())
-        .where(
-            *_where(merchant_id, f),
-            S.outcome == "accepted",
-            _version_is(version_id),
-            S.accepted_offer == offer.id,
-            S.currency == currency,
-        )
-        .group_by(S.plan, S.mrr, S.billing_interval, S.billing_interval_count)
-    ).all()
-    kept: dict[str | None, Fraction] = defaultdict(Fraction)
-    for plan, mrr, interval, count, sessions in rows:
-        kept[plan] += kept_with_amount_off(offer, mrr, interval, count) * sessions
-    return kept
-
-
 def round_minor(value: Fraction) -> int:
     """Half up, as money is rounded on invoices."""
     return int((value + Fraction(1, 2)).__floor__())
@@ -241,23 +220,25 @@ class OutcomeGroup:
 
 
 def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
-    """The segment grouped by outcome, with saved MRR worked out per the definition above."""
+    """The segment grouped by outcome, with saved MRR worked out per the definition above.
+
+    One read: sessions that took an amount discount are further grouped by MRR and billing
+    interval (their kept MRR is not proportional to MRR); every other group is summed whole."""
+    amount_off = S.accepted_offer.in_(amount_off_offer_ids(merchant)) & (S.outcome == "accepted")
+    per_price = [
+        sa.case((amount_off, column), else_=None)
+        for column in (S.mrr, S.billing_interval, S.billing_interval_count)
+    ]
+    keys = (S.outcome, S.flow_version_id, S.accepted_offer, S.currency, S.plan, *per_price)
     rows = db.session.execute(
-        sa.select(
-            S.outcome,
-            S.flow_version_id,
-            S.accepted_offer,
-            S.currency,
-            S.plan,
-            sa.func.count(),
-            sa.func.sum(S.mrr),
-        )
+        sa.select(*keys, sa.func.count(), sa.func.sum(S.mrr))
         .where(*_where(merchant.id, f))
-        .group_by(S.outcome, S.flow_version_id, S.accepted_offer, S.currency, S.plan)
+        .group_by(*keys)
     ).all()
     groups = []
-    amount_off: dict[tuple[int | None, str, str], dict[str | None, Fraction]] = {}
-    for outcome, version_id, offer_id, currency, plan, count, mrr_sum in rows:
+    for row in rows:
+        outcome, version_id, offer_id, currency, plan, mrr, interval, interval_count = row[:8]
+        n, mrr_sum = row[8:]
         kept = Fraction(0)
         if outcome == "kept":
             kept = Fraction(int(mrr_sum or 0))
@@ -267,15 +248,25 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
             if share is not None:
                 kept = share * int(mrr_sum or 0)
             else:
-                assert isinstance(offer, flows.DiscountOffer) and offer_id is not None
-                key = (version_id, offer_id, currency)
-                if key not in amount_off:
-                    amount_off[key] = _kept_with_amount_off(
-                        merchant.id, f, version_id, offer, currency
-                    )
-                kept = amount_off[key][plan]
-        groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, plan, count, kept))
+                assert isinstance(offer, flows.DiscountOffer)
+                kept = kept_with_amount_off(offer, int(mrr or 0), interval, interval_count) * n
+        groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, plan, n, kept))
     return groups
+
+
+def amount_off_offer_ids(merchant: Merchant) -> list[str]:
+    """Ids that name an amount discount in any of the merchant's flow versions."""
+    versions = db.session.scalars(
+        sa.select(FlowVersion.id).where(FlowVersion.merchant_id == merchant.id)
+    )
+    return sorted(
+        {
+            offer.id
+            for version_id in versions
+            for offer in load_flow(merchant, version_id).offers.values()
+            if isinstance(offer, flows.DiscountOffer) and offer.amount_off is not None
+        }
+    )
 
 
 def _version_is(version_id: int | None) -> ColumnElement[bool]:
