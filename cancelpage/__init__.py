@@ -6,13 +6,13 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask
 from flask_babel import format_currency, format_date, format_percent, get_locale
 
+from . import i18n
 from .config import load_config
-from .extensions import babel, db, htmx, mail, migrate
+from .extensions import babel, db, htmx, limiter, mail, migrate
 
-SUPPORTED_LOCALES = ("en",)
 # Shipped inside the package so `flask db upgrade` works from an installed wheel too.
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)
+    register_security(app)
     register_cli(app)
     return app
 
@@ -35,7 +36,8 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     mail.init_app(app)
     htmx.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    i18n.init_app(app, babel)
+    limiter.init_app(app)
     app.jinja_env.globals.update(
         format_currency=format_currency,
         format_date=format_date,
@@ -46,31 +48,24 @@ def register_extensions(app: Flask) -> None:
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
-def select_locale() -> str | None:
-    """Link locale, then the customer's Stripe locales, then the browser, then the merchant."""
-    session = g.get("cancel_session")
-    candidates: list[str] = []
-    if session is not None:
-        candidates += [session.locale or ""]
-        candidates += list(session.snapshot.get("preferred_locales") or [])
-    for candidate in candidates:
-        base = candidate.replace("_", "-").split("-")[0].lower()
-        if base in SUPPORTED_LOCALES:
-            return base
-    best = request.accept_languages.best_match(SUPPORTED_LOCALES)
-    if best:
-        return best
-    return session.merchant.default_locale if session is not None else None
-
-
 def register_blueprints(app: Flask) -> None:
-    from . import analytics_views, customer
+    from . import analytics_views, customer, ops, recovery, webhooks
 
     app.register_blueprint(customer.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
+    app.register_blueprint(recovery.bp)
     app.register_blueprint(analytics_views.bp)
 
 
+def register_security(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
+
+
 def register_cli(app: Flask) -> None:
-    from . import cli
+    from . import cli, recovery_cli
 
     cli.init_app(app)
+    recovery_cli.init_app(app)

@@ -11,7 +11,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -19,8 +19,11 @@ from urllib.parse import parse_qsl, urlsplit
 import stripe
 from stripe.params import (
     CouponCreateParams,
+    CustomerRetrieveParams,
+    InvoiceRetrieveParams,
     SubscriptionCancelParams,
     SubscriptionCancelParamsCancellationDetails,
+    SubscriptionListParams,
     SubscriptionRetrieveParams,
     SubscriptionUpdateParams,
     SubscriptionUpdateParamsCancellationDetails,
@@ -30,10 +33,13 @@ from stripe.params.billing_portal import SessionCreateParams, SessionCreateParam
 __all__ = [
     "API_VERSION",
     "BillingError",
+    "CardOnFile",
     "CouponDuration",
+    "CustomerView",
     "Feedback",
     "Gateway",
     "InvalidWebhook",
+    "InvoiceView",
     "PauseBehavior",
     "PortalFlow",
     "ProrationBehavior",
@@ -44,6 +50,9 @@ __all__ = [
     "StripeUnavailable",
     "SubscriptionView",
     "WebhookEvent",
+    "card_from_source",
+    "invoice_view",
+    "subscription_view",
     "verify_webhook",
 ]
 
@@ -205,6 +214,51 @@ class SubscriptionView:
     paused: bool
     discount_coupons: tuple[str, ...]
     preferred_locales: tuple[str, ...]
+    # Personal data: only set when the customer was expanded; never stored with the snapshot.
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    """An invoice as the recovery emails need it."""
+
+    id: str
+    customer: str
+    customer_email: str | None
+    subscription: str | None
+    status: str  # draft | open | paid | uncollectible | void
+    amount_due: int
+    amount_paid: int
+    amount_remaining: int
+    currency: str
+    attempt_count: int
+    preferred_locales: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer's contact details and whether any subscription is still running."""
+
+    id: str
+    email: str | None
+    preferred_locales: tuple[str, ...]
+    deleted: bool
+    live_subscription: str | None  # an active, trialing or past_due subscription, if any
+
+
+@dataclass(frozen=True)
+class CardOnFile:
+    """A card that pays for a subscription (or sits on a customer), with its expiry."""
+
+    payment_method: str  # pm_..., card_... or src_...
+    customer: str
+    subscription: str | None
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    customer_email: str | None = None
+    preferred_locales: tuple[str, ...] = ()
 
 
 def _map(value: object) -> Mapping[str, Any]:
@@ -248,6 +302,7 @@ def _subscription_view(data: Mapping[str, Any]) -> SubscriptionView:
     if isinstance(customer, Mapping) and not customer.get("deleted"):
         locales = tuple(x for x in _list(customer.get("preferred_locales")) if isinstance(x, str))
     coupons = tuple(c for c in (_coupon_of(d) for d in _list(data.get("discounts"))) if c)
+    email = _str(customer.get("email")) if isinstance(customer, Mapping) else None
     return SubscriptionView(
         id=_str(data.get("id")) or "",
         customer=_id_of(customer) or "",
@@ -272,7 +327,114 @@ def _subscription_view(data: Mapping[str, Any]) -> SubscriptionView:
         paused=data.get("pause_collection") is not None,
         discount_coupons=coupons,
         preferred_locales=locales,
+        customer_email=email,
     )
+
+
+def subscription_view(data: Mapping[str, Any]) -> SubscriptionView:
+    """Parse a subscription object, e.g. the one inside a webhook event (preview mode)."""
+    return _subscription_view(data)
+
+
+def _locales_of(customer: object) -> tuple[str, ...]:
+    if not isinstance(customer, Mapping) or customer.get("deleted"):
+        return ()
+    return tuple(x for x in _list(customer.get("preferred_locales")) if isinstance(x, str))
+
+
+def invoice_view(data: Mapping[str, Any]) -> InvoiceView:
+    """Parse an invoice; API 2025+ keeps the subscription under parent.subscription_details."""
+    details = _map(_map(data.get("parent")).get("subscription_details"))
+    subscription = _id_of(details.get("subscription")) or _id_of(data.get("subscription"))
+    customer = data.get("customer")
+    amount_due = _int(data.get("amount_due")) or 0
+    amount_paid = _int(data.get("amount_paid")) or 0
+    remaining = _int(data.get("amount_remaining"))
+    return InvoiceView(
+        id=_str(data.get("id")) or "",
+        customer=_id_of(customer) or "",
+        customer_email=_str(data.get("customer_email"))
+        or (_str(customer.get("email")) if isinstance(customer, Mapping) else None),
+        subscription=subscription,
+        status=_str(data.get("status")) or "",
+        amount_due=amount_due,
+        amount_paid=amount_paid,
+        amount_remaining=remaining if remaining is not None else amount_due - amount_paid,
+        currency=_str(data.get("currency")) or "",
+        attempt_count=_int(data.get("attempt_count")) or 0,
+        preferred_locales=_locales_of(customer),
+    )
+
+
+_LIVE_SUBSCRIPTION_STATUSES = ("active", "trialing", "past_due")
+
+
+def _customer_view(data: Mapping[str, Any]) -> CustomerView:
+    subscriptions = _list(_map(data.get("subscriptions")).get("data"))
+    live = next(
+        (
+            _str(_map(s).get("id"))
+            for s in subscriptions
+            if _map(s).get("status") in _LIVE_SUBSCRIPTION_STATUSES
+        ),
+        None,
+    )
+    return CustomerView(
+        id=_str(data.get("id")) or "",
+        email=_str(data.get("email")),
+        preferred_locales=_locales_of(data),
+        deleted=data.get("deleted") is True,
+        live_subscription=live,
+    )
+
+
+def _card_details(card: Mapping[str, Any]) -> tuple[str, str, int, int] | None:
+    last4, month, year = (
+        _str(card.get("last4")),
+        _int(card.get("exp_month")),
+        _int(card.get("exp_year")),
+    )
+    if last4 is None or month is None or year is None:
+        return None
+    return (_str(card.get("brand")) or "card", last4, month, year)
+
+
+def card_from_source(data: Mapping[str, Any]) -> CardOnFile | None:
+    """The card in a ``customer.source.expiring`` event: a card object, or a card source."""
+    card = data if data.get("object") == "card" else _map(data.get("card"))
+    details = _card_details(card)
+    payment_method, customer = _str(data.get("id")), _id_of(data.get("customer"))
+    if details is None or payment_method is None or customer is None:
+        return None
+    brand, last4, month, year = details
+    return CardOnFile(payment_method, customer, None, brand, last4, month, year)
+
+
+def _card_on_file(subscription: Mapping[str, Any]) -> CardOnFile | None:
+    """The card that pays a subscription: its own default, else the customer's default."""
+    customer = subscription.get("customer")
+    settings = _map(_map(customer).get("invoice_settings"))
+    for method in (
+        subscription.get("default_payment_method"),
+        settings.get("default_payment_method"),
+    ):
+        method = _map(method)
+        details = _card_details(_map(method.get("card"))) if method.get("type") == "card" else None
+        if details is None:
+            continue
+        brand, last4, month, year = details
+        return CardOnFile(
+            payment_method=_str(method.get("id")) or "",
+            customer=_id_of(customer) or "",
+            subscription=_str(subscription.get("id")),
+            brand=brand,
+            last4=last4,
+            exp_month=month,
+            exp_year=year,
+            customer_email=_str(_map(customer).get("email")),
+            preferred_locales=_locales_of(customer),
+        )
+    return None
 
 
 # --- recording HTTP client (tests and preview mode) -------------------------------------------
@@ -295,7 +457,10 @@ class RecordedRequest:
         return self.headers.get("Stripe-Version")
 
 
-Responder = Callable[[RecordedRequest], tuple[int, dict[str, Any]]]
+# (status, body) or (status, body, response headers), e.g. {"Stripe-Should-Retry": "false"}.
+Responder = Callable[
+    [RecordedRequest], tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]
+]
 
 
 class RecordingHTTPClient(stripe.HTTPClient):
@@ -333,8 +498,13 @@ class RecordingHTTPClient(stripe.HTTPClient):
         )
         with self._lock:
             self.requests.append(recorded)
-        status, payload = self._responder(recorded)
-        return json.dumps(payload), status, {"Content-Type": "application/json"}
+        answer = self._responder(recorded)
+        status, payload = answer[0], answer[1]
+        # stripe-python looks headers up in lower case (requests gives it a case-insensitive dict).
+        headers = {"content-type": "application/json"}
+        if len(answer) == 3:
+            headers.update({k.lower(): v for k, v in answer[2].items()})
+        return json.dumps(payload), status, headers
 
     def request_stream(
         self,
@@ -576,6 +746,47 @@ class Gateway:
         params: SubscriptionRetrieveParams = {"expand": list(_SUBSCRIPTION_EXPAND)}
         sub = self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params))
         return _subscription_view(sub.to_dict())
+
+    def read_subscription_status(self, subscription_id: str) -> SubscriptionView:
+        """A light read for webhook handlers: status, scheduled cancel, customer contact."""
+        params: SubscriptionRetrieveParams = {"expand": ["customer"]}
+        sub = self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params))
+        return _subscription_view(sub.to_dict())
+
+    def read_invoice(self, invoice_id: str) -> InvoiceView:
+        """Fetch one invoice with its customer expanded (email, locales)."""
+        params: InvoiceRetrieveParams = {"expand": ["customer"]}
+        invoice = self._call(lambda: self._client.v1.invoices.retrieve(invoice_id, params))
+        return invoice_view(invoice.to_dict())
+
+    def read_customer(self, customer_id: str) -> CustomerView:
+        """Fetch one customer with its subscriptions (to know whether any is still running)."""
+        params: CustomerRetrieveParams = {"expand": ["subscriptions"]}
+        customer = self._call(lambda: self._client.v1.customers.retrieve(customer_id, params))
+        return _customer_view(customer.to_dict())
+
+    def cards_on_file(self, *, page_size: int = 100) -> Iterator[CardOnFile]:
+        """Every active subscription's default card (auto-paging, one page in memory)."""
+        params: SubscriptionListParams = {
+            "status": "active",
+            "limit": page_size,
+            "expand": [
+                "data.default_payment_method",
+                "data.customer.invoice_settings.default_payment_method",
+            ],
+        }
+        first = self._call(lambda: self._client.v1.subscriptions.list(params))
+        subscriptions = iter(first.auto_paging_iter())
+        while True:
+            try:
+                subscription = next(subscriptions)
+            except StopIteration:
+                return
+            except stripe.StripeError as err:
+                raise _translate(err) from None
+            card = _card_on_file(subscription.to_dict())
+            if card is not None:
+                yield card
 
     # writes
 

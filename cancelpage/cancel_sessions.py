@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+import sqlalchemy.orm as so
+from flask import current_app, g
 
-from . import flows, links
+from . import flows, i18n, links
 from .billing import BillingError, Gateway, StripeUnavailable, SubscriptionView
+from .dbretry import retrying
 from .extensions import db
 from .merchants import load_flow
 from .models import CancelSession, Merchant, SessionEvent, StripeCoupon, StripeWrite, utcnow
@@ -54,9 +56,12 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         sa.select(CancelSession).where(CancelSession.link_digest == link_digest)
     )
     if existing is not None:
-        # Re-derive in case SECRET_KEY was rotated since the session began.
-        existing.capability_digest = links.digest(capability(token))
-        db.session.commit()
+        # Re-derive in case SECRET_KEY was rotated since the session began (a write only then:
+        # this is every repeated click on the link).
+        current = links.digest(capability(token))
+        if existing.capability_digest != current:
+            existing.capability_digest = current
+            db.session.commit()
         return existing
     snapshot = read_snapshot(merchant, payload)
     session = CancelSession(
@@ -68,7 +73,7 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         subscription_id=payload.subscription,
         return_url=payload.return_url,
         attributes=dict(payload.attributes),
-        locale=payload.locale,
+        locale=i18n.supported(payload.locale),
         live=merchant.live,
         snapshot=snapshot,
         state=flows.State().to_dict(),
@@ -88,13 +93,24 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
     return session
 
 
+def open_link(token: str) -> CancelSession:
+    """Cancel links (from the merchant's app) and save links (from our emails) share /c/."""
+    try:
+        return open_session(token, "cancel")
+    except links.BadLink:
+        return open_session(token, "save")
+
+
 def capability(token: str) -> str:
     return links.capability_for(token, current_app.config["SECRET_KEY"])
 
 
 def by_capability(capability: str) -> CancelSession | None:
+    # Every step page needs the merchant too: one round trip instead of two.
     return db.session.scalar(
-        sa.select(CancelSession).where(CancelSession.capability_digest == links.digest(capability))
+        sa.select(CancelSession)
+        .options(so.joinedload(CancelSession.merchant))
+        .where(CancelSession.capability_digest == links.digest(capability))
     )
 
 
@@ -150,7 +166,8 @@ def preview_snapshot(attributes: Any) -> dict[str, Any]:
         cancel_at_period_end=attrs.get("cancel_at_period_end") == "true",
         attributes=dict(attributes),
     )
-    return {**snapshot_to_dict(snapshot), "item_id": "si_preview", "preferred_locales": []}
+    locales = [tag.strip() for tag in attrs.get("preferred_locales", "").split(",") if tag.strip()]
+    return {**snapshot_to_dict(snapshot), "item_id": "si_preview", "preferred_locales": locales}
 
 
 def _int(value: str | None, default: int) -> int:
@@ -188,7 +205,14 @@ def record(session: CancelSession, kind: str, **data: Any) -> None:
 
 
 def advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.Transition:
-    """Apply one posted step to the session's state (no Stripe write here)."""
+    """Apply one posted step to the session's state (no Stripe write here).
+
+    Database-only, so a transient failure (locked, serialization) simply runs it again.
+    """
+    return retrying(lambda: _advance(session, step, form))
+
+
+def _advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.Transition:
     flow = flow_of(session)
     state = flows.State.from_dict(session.state)
     transition = flows.submit(
@@ -216,6 +240,14 @@ def advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.Tr
         session.state = new.to_dict()
     db.session.commit()
     return transition
+
+
+def choose_locale(session: CancelSession, tag: str | None) -> None:
+    """The customer picked a language on the page: it wins over every other hint from now on."""
+    code = i18n.supported(tag)
+    if code is not None and code != session.locale:
+        session.locale = code
+        db.session.commit()
 
 
 # ---- the final write -------------------------------------------------------------------------
@@ -246,26 +278,63 @@ def idempotency_key(session: CancelSession, step: str, action: str) -> str:
 
 
 def claim(session: CancelSession) -> bool:
-    """Take the session's write claim: one request at a time, and none after an outcome."""
-    now = utcnow()
-    claimed = db.session.execute(
-        sa.update(CancelSession)
-        .where(
-            CancelSession.id == session.id,
-            CancelSession.outcome.is_(None),
-            sa.or_(CancelSession.busy_until.is_(None), CancelSession.busy_until < now),
-        )
-        .values(busy_until=now + timedelta(seconds=CLAIM_SECONDS))
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
+    """Take the session's write claim: one request at a time, and none after an outcome.
+
+    One conditional UPDATE: of any number of concurrent requests exactly one matches the row.
+    """
+
+    def take() -> bool:
+        now = utcnow()
+        claimed = db.session.execute(
+            sa.update(CancelSession)
+            .where(
+                CancelSession.id == session.id,
+                CancelSession.outcome.is_(None),
+                sa.or_(CancelSession.busy_until.is_(None), CancelSession.busy_until < now),
+            )
+            .values(busy_until=now + timedelta(seconds=CLAIM_SECONDS))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        return bool(claimed == 1)
+
+    taken = retrying(take)
+    if taken:
+        g.cancel_claim = session.id
     db.session.refresh(session)
-    return claimed == 1
+    return taken
+
+
+def _clear_claim(session_id: int) -> None:
+    db.session.execute(
+        sa.update(CancelSession)
+        .where(CancelSession.id == session_id, CancelSession.outcome.is_(None))
+        .values(busy_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def release(session: CancelSession) -> None:
-    session.busy_until = None
-    db.session.commit()
+    """Give the claim back after a failed write, so the customer can try again at once."""
+    retrying(lambda: _clear_claim(session.id))
+    g.pop("cancel_claim", None)
+    db.session.refresh(session)
+
+
+def release_abandoned_claim() -> None:
+    """After a database failure mid-request: free this request's claim if it holds one.
+
+    Safe because a retry re-reads the subscription before re-sending an uncertain write.
+    If the database is still failing, the claim simply expires after CLAIM_SECONDS.
+    """
+    session_id = g.pop("cancel_claim", None)
+    if session_id is None:
+        return
+    try:
+        _clear_claim(session_id)
+    except sa.exc.DBAPIError:
+        db.session.rollback()
 
 
 def carry_out(session: CancelSession, effect: flows.Effect, step: str) -> WriteResult:
@@ -285,6 +354,7 @@ def carry_out(session: CancelSession, effect: flows.Effect, step: str) -> WriteR
     session.busy_until = None
     record(session, "outcome", outcome=outcome, detail=detail)
     db.session.commit()
+    g.pop("cancel_claim", None)
     return WriteResult(done=True, redirect_url=redirect_url)
 
 
@@ -294,11 +364,13 @@ def _apply(
     """Decide and send the Stripe writes for an effect; returns (outcome, detail, redirect)."""
     snapshot = snapshot_of(session)
     sub = session.subscription_id
-    now = datetime.now(UTC)
     if isinstance(effect, flows.AcceptOffer):
         offer = effect.offer
         session.accepted_offer = offer.id
         action = f"accept:{offer.id}"
+        # A retry must send exactly the same parameters under the same key, so dates derive
+        # from the first attempt, not from the moment of the retry.
+        now = first_attempt_at(session, step, action)
         detail: dict[str, Any] = {"offer": offer.id, "kind": offer.kind}
         if isinstance(offer, flows.DiscountOffer):
             coupon_id = ensure_coupon(session, offer)
@@ -308,10 +380,12 @@ def _apply(
                 step,
                 action,
                 lambda gw, key: gw.apply_discount(sub, coupon_id, idempotency_key=key),
+                applied=lambda view: coupon_id in view.discount_coupons,
+                started=now,
             )
         elif isinstance(offer, flows.PauseOffer):
-            resumes_at = flows.pause_resumes_at(offer, now)
-            detail["resumes_at"] = int(resumes_at.timestamp())
+            resumes_at = int(flows.pause_resumes_at(offer, now).timestamp())
+            detail["resumes_at"] = resumes_at
             _write(
                 session,
                 "pause",
@@ -319,10 +393,12 @@ def _apply(
                 action,
                 lambda gw, key: gw.pause(
                     sub,
-                    resumes_at=int(resumes_at.timestamp()),
+                    resumes_at=resumes_at,
                     behavior=offer.behavior,
                     idempotency_key=key,
                 ),
+                applied=lambda view: view.paused,
+                started=now,
             )
         elif isinstance(offer, flows.SwitchPlanOffer):
             item_id = session.snapshot.get("item_id") or ""
@@ -338,39 +414,51 @@ def _apply(
                     proration_behavior=offer.proration_behavior,
                     idempotency_key=key,
                 ),
+                applied=lambda view: view.price_id == offer.price_id,
+                started=now,
             )
         elif isinstance(offer, flows.FreePeriodOffer):
-            trial_end = flows.free_period_end(offer, snapshot, now)
-            detail["free_until"] = int(trial_end.timestamp())
+            trial_end = int(flows.free_period_end(offer, snapshot, now).timestamp())
+            detail["free_until"] = trial_end
             _write(
                 session,
                 "extend_trial",
                 step,
                 action,
-                lambda gw, key: gw.extend_trial(
-                    sub, trial_end=int(trial_end.timestamp()), idempotency_key=key
-                ),
+                lambda gw, key: gw.extend_trial(sub, trial_end=trial_end, idempotency_key=key),
+                applied=lambda view: view.trial_end == trial_end,
+                started=now,
             )
         if offer.writes_to_stripe and snapshot.cancel_at_period_end:
-            _write(
-                session,
-                "undo_cancel",
-                step,
-                "undo",
-                lambda gw, key: gw.undo_cancel(sub, idempotency_key=key),
-            )
+            _undo_cancel(session, step)
         return "accepted", detail, None
     if isinstance(effect, flows.KeepSubscription):
         if snapshot.cancel_at_period_end:
-            _write(
-                session,
-                "undo_cancel",
-                step,
-                "undo",
-                lambda gw, key: gw.undo_cancel(sub, idempotency_key=key),
-            )
+            _undo_cancel(session, step)
         return "kept", {}, None
     return _cancel(session, effect, step, snapshot)
+
+
+def _undo_cancel(session: CancelSession, step: str) -> None:
+    sub = session.subscription_id
+    _write(
+        session,
+        "undo_cancel",
+        step,
+        "undo",
+        lambda gw, key: gw.undo_cancel(sub, idempotency_key=key),
+        applied=lambda view: not view.cancel_at_period_end,
+    )
+
+
+def first_attempt_at(session: CancelSession, step: str, action: str) -> datetime:
+    """When this action was first tried (now, for a first try), to the second."""
+    row = db.session.scalar(
+        sa.select(StripeWrite).where(
+            StripeWrite.idempotency_key == idempotency_key(session, step, action)
+        )
+    )
+    return row.created_at if row is not None else utcnow().replace(microsecond=0)
 
 
 def _cancel(
@@ -382,6 +470,7 @@ def _cancel(
     comment = effect.comment or None
     if merchant.cancel_mode == "portal":
         return_url = safe_return_url(session)
+        # A portal session changes nothing by itself: re-creating it (same key) is always safe.
         url = _write(
             session,
             "portal_cancel",
@@ -405,6 +494,7 @@ def _cancel(
             lambda gw, key: gw.cancel_now(
                 sub, feedback=feedback, comment=comment, idempotency_key=key
             ),
+            applied=lambda view: view.status == "canceled",
         )
         return "canceled", {"ends_at": int(datetime.now(UTC).timestamp())}, None
     if not snapshot.cancel_at_period_end:
@@ -416,6 +506,7 @@ def _cancel(
             lambda gw, key: gw.cancel_at_period_end(
                 sub, feedback=feedback, comment=comment, idempotency_key=key
             ),
+            applied=lambda view: view.cancel_at_period_end,
         )
     return "canceled", {"ends_at": snapshot.period_end}, None
 
@@ -426,10 +517,22 @@ def _write(
     step: str,
     action: str,
     send: Callable[[Gateway, str], Any],
+    *,
+    applied: Callable[[SubscriptionView], bool] | None = None,
+    started: datetime | None = None,
 ) -> Any:
-    """One Stripe write: a unique row first, then the call with the derived key."""
+    """One Stripe write: a unique row first, then the call with the derived key.
+
+    ``applied`` tells from a fresh read of the subscription whether the change is already in
+    place. When an earlier attempt's outcome is unknown (timeout, 5xx, dropped connection, or a
+    crash before its answer was saved), the subscription is re-read first and the write is
+    recorded as done without sending it again if the change is visible. A write that already
+    succeeded is not sent again.
+    """
     key = idempotency_key(session, step, action)
     row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
+    if row is not None and row.status == "succeeded" and applied is not None:
+        return None
     if row is None:
         row = StripeWrite(
             merchant_id=session.merchant_id,
@@ -438,13 +541,23 @@ def _write(
             operation=operation,
             preview=not session.live,
             attempts=0,
+            created_at=started or utcnow(),
         )
         db.session.add(row)
+    uncertain = row.attempts > 0 and row.status in ("pending", "unknown")
     row.attempts += 1
     db.session.commit()
     gateway = gateway_for(session.merchant)
     seen = len(gateway.recorded)
     try:
+        if uncertain and applied is not None:
+            view = gateway.read_subscription(session.subscription_id)
+            if applied(view):
+                row.status = "succeeded"
+                row.error = None
+                record(session, "write_reconciled", operation=operation)
+                db.session.commit()
+                return view
         result = send(gateway, key)
     except BillingError as error:
         row.status = "unknown" if isinstance(error, StripeUnavailable) else "failed"
@@ -453,7 +566,7 @@ def _write(
         raise
     row.status = "succeeded"
     row.error = None
-    row.requests = [_as_dict(r) for r in gateway.recorded[seen:]]
+    row.requests = [_as_dict(r) for r in gateway.recorded[seen:] if r.method != "get"]
     db.session.commit()
     return result
 

@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
 from . import links
+from .catalogs import translations_group
 from .extensions import db
 from .merchants import DEMO_SLUG, MerchantError, by_slug, create_merchant, ensure_demo_merchant
 
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(merchant_group)
     app.cli.add_command(link_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(translations_group)
 
 
 @click.command("init-db")
@@ -115,7 +117,8 @@ def make_link(
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 @click.option("--no-serve", is_flag=True, help="Only set up and print the links.")
-def demo_command(host: str, port: int, no_serve: bool) -> None:
+@click.option("--locale", help="Language of the demo links: en, de, fr or es.")
+def demo_command(host: str, port: int, no_serve: bool, locale: str | None) -> None:
     """Set up the demo merchant (preview mode), print demo links and serve the app."""
     db.create_all()
     ensure_demo_merchant()
@@ -128,9 +131,29 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     ]
     click.echo("cancelpage demo (preview mode: nothing is sent to Stripe).")
     for label, attributes in examples:
-        url = make_link(DEMO_SLUG, "cus_demo", "sub_demo", back, attributes)
+        url = make_link(DEMO_SLUG, "cus_demo", "sub_demo", back, attributes, locale)
         click.echo(f"\n{label}:\n  {url}")
     click.echo("")
     if not no_serve:
         # app.run() refuses to start inside the `flask` command; serve with werkzeug directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
+
+
+@merchant_group.command("frame-ancestors")
+@click.argument("slug")
+@click.argument("origins", nargs=-1)
+@with_appcontext
+def merchant_frame_ancestors(slug: str, origins: tuple[str, ...]) -> None:
+    """Set the https origins that may show the customer pages in a frame (none: no framing)."""
+    from .security import validate_frame_ancestors
+
+    merchant = by_slug(slug)
+    if merchant is None:
+        raise click.ClickException(f"no merchant {slug!r}")
+    try:
+        merchant.frame_ancestors = validate_frame_ancestors(list(origins))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="ORIGINS") from exc
+    db.session.commit()
+    allowed = " ".join(merchant.frame_ancestors) or "none (framing refused)"
+    click.echo(f"Origins that may frame {slug!r}: {allowed}")

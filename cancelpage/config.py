@@ -31,8 +31,32 @@ class Defaults:
     MAIL_DEFAULT_SENDER = "cancelpage@localhost"
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
+    # Recovery emails: SMTP via the usual MAIL_SERVER/MAIL_PORT/MAIL_USE_TLS/MAIL_USE_SSL/
+    # MAIL_USERNAME/MAIL_PASSWORD keys; failed sends are retried with exponential backoff.
+    MAIL_TIMEOUT = 10.0  # seconds per SMTP operation, so a stuck server never hangs the worker
+    MAIL_MAX_ATTEMPTS = 12  # then the email is marked "dead" (kept, shown, re-queueable)
+    MAIL_RETRY_BASE_SECONDS = 60  # 1 min, 2 min, 4 min ... capped at 6 h
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Production readiness (issue 6): proxy, headers, rate limits, database retries.
+    # ProxyFix: how many proxies in front set each X-Forwarded-* header (0 = do not trust it).
+    PROXY_FIX_X_FOR = 0
+    PROXY_FIX_X_PROTO = 0
+    PROXY_FIX_X_HOST = 0
+    PROXY_FIX_X_PORT = 0
+    PROXY_FIX_X_PREFIX = 0
+    HSTS_MAX_AGE = 63072000  # two years; sent in production only
+    # Flask-Limiter: memory in development, Redis in production (redis://127.0.0.1:6379/0).
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "cancelpage"
+    # Off: it would put Retry-After on every response; the 429 step sets its own.
+    RATELIMIT_HEADERS_ENABLED = False
+    # A rate-limit store that is down must not stop customers from cancelling.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATE_LIMIT_PER_IP = "120 per minute"  # all customer-page requests from one address
+    RATE_LIMIT_PER_LINK = "30 per minute"  # all requests on one link and its session
+    DB_RETRY_ATTEMPTS = 3  # transient "database is locked" / serialization failures
 
 
 class UnsafeConfig(RuntimeError):
@@ -81,6 +105,10 @@ def check_production(config: dict[str, Any]) -> None:
     uri = config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite") and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):
         problems.append("set DATABASE_URL to PostgreSQL (or CANCELPAGE_ALLOW_SQLITE_IN_PRODUCTION)")
+    if config.get("RATELIMIT_ENABLED", True) and str(
+        config.get("RATELIMIT_STORAGE_URI", "memory://")
+    ).startswith("memory"):
+        problems.append("set CANCELPAGE_RATELIMIT_STORAGE_URI to Redis (redis://host:6379/0)")
     if problems:
         raise UnsafeConfig("refusing to start in production: " + "; ".join(problems))
     config["SESSION_COOKIE_SECURE"] = True

@@ -8,9 +8,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from . import cancel_sessions, flows, links
+from . import cancel_sessions, flows, i18n, links
 from .billing import StripeRejected, StripeUnavailable
 from .cancel_sessions import LinkRefused
+from .extensions import limiter
 from .merchants import by_slug
 from .models import CancelSession
 from .web import render, see_other, wants_fragment
@@ -32,19 +33,37 @@ STEP_TEMPLATES = {
 }
 
 
+def link_key() -> str:
+    """Rate-limit key for one link and its session: a digest, never the token itself."""
+    args = request.view_args or {}
+    cap = cancel_sessions.capability(args["token"]) if "token" in args else args.get("cap", "")
+    return "link:" + links.digest(str(cap))
+
+
+# Every customer request counts against its address and against its link (RELIABILITY.md 26).
+per_ip = limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_PER_IP"], scope="customer-ip")
+per_link = limiter.shared_limit(
+    lambda: current_app.config["RATE_LIMIT_PER_LINK"], scope="customer-link", key_func=link_key
+)
+
+
 def invalid_link() -> Response:
     """One page and status for every unusable token or capability: it reveals nothing."""
     return render("cancel/invalid.html", "step", status=404, merchant=None)
 
 
 @bp.get("/c/<token>")
+@per_ip
+@per_link
 def open_link(token: str) -> Response:
     """Follow a signed link: find or open its session (GET never writes to Stripe)."""
     try:
-        cancel_sessions.open_session(token)
+        cancel_sessions.open_link(token)
     except (links.BadLink, LinkRefused, StripeRejected):
+        i18n.prefer(link=links.peek_locale(token))
         return invalid_link()
     except StripeUnavailable:
+        i18n.prefer(link=links.peek_locale(token))
         return render("cancel/unavailable.html", "step", status=503, merchant=None)
     return see_other(url_for(".show", cap=cancel_sessions.capability(token)))
 
@@ -53,10 +72,17 @@ def load(cap: str) -> CancelSession | None:
     session = cancel_sessions.by_capability(cap)
     if session is not None:
         g.cancel_session = session
+        i18n.prefer(
+            link=session.locale,
+            customer=session.snapshot.get("preferred_locales") or (),
+            merchant=session.merchant.default_locale,
+        )
     return session
 
 
 @bp.get("/s/<cap>")
+@per_ip
+@per_link
 def show(cap: str) -> Response:
     """The session's current step as a full page (or fragment for htmx)."""
     session = load(cap)
@@ -66,6 +92,8 @@ def show(cap: str) -> Response:
 
 
 @bp.post("/s/<cap>/<step>")
+@per_ip
+@per_link
 def submit(cap: str, step: str) -> Response:
     """One step's form: validate, advance, and at the end carry out the choice once."""
     session = load(cap)
@@ -83,6 +111,8 @@ def submit(cap: str, step: str) -> Response:
 
 
 @bp.post("/s/<cap>/keep")
+@per_ip
+@per_link
 def keep(cap: str) -> Response:
     """Keep a subscription that is already scheduled to end (undo the scheduled cancel)."""
     session = load(cap)
@@ -91,6 +121,16 @@ def keep(cap: str) -> Response:
     if session.outcome is not None or not cancel_sessions.snapshot_of(session).cancel_at_period_end:
         return after_post(session, cap)
     return finish(session, cap, flows.KeepSubscription(), "keep")
+
+
+@bp.post("/s/<cap>/locale")
+def set_locale(cap: str) -> Response:
+    """The language switcher: the choice sticks to the session; the step stays where it was."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    cancel_sessions.choose_locale(session, request.form.get("locale"))
+    return see_other(url_for(".show", cap=cap))
 
 
 def finish(session: CancelSession, cap: str, effect: flows.Effect, step: str) -> Response:
@@ -136,7 +176,11 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
     state = flows.State.from_dict(session.state)
     snapshot = cancel_sessions.snapshot_of(session)
     offer_id = state.current_offer_id()
+    locale = i18n.current()
     return {
+        "locale": locale,
+        "languages": i18n.language_choices(),
+        "texts": i18n.MerchantTexts(session.merchant, locale),
         "merchant": session.merchant,
         "session": session,
         "cap": cap,

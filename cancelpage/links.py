@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 PURPOSES = ("cancel", "save", "card_update", "unsubscribe")
 # URL path per purpose, relative to the public base URL.
@@ -99,28 +100,57 @@ def sign(payload: LinkPayload, secrets_oldest_first: Sequence[str], purpose: str
     return str(_serializer(secrets_oldest_first, purpose).dumps(payload.to_wire()))
 
 
-def peek_merchant(token: str) -> str:
-    """The merchant slug a token claims, read BEFORE verification to pick that merchant's keys."""
+def _peek(token: str) -> dict[str, Any]:
+    """A token's payload, UNVERIFIED: only for choosing keys or a page's language."""
     try:
         _, wire = URLSafeTimedSerializer("unused").loads_unsafe(token)
     except Exception as exc:  # loads_unsafe can fail on any garbage; all of it is a bad link
         raise BadLink from exc
-    if not isinstance(wire, dict) or not isinstance(wire.get("m"), str):
+    if not isinstance(wire, dict):
         raise BadLink
-    return str(wire["m"])
+    return wire
+
+
+def peek_merchant(token: str) -> str:
+    """The merchant slug a token claims, read BEFORE verification to pick that merchant's keys."""
+    merchant = _peek(token).get("m")
+    if not isinstance(merchant, str):
+        raise BadLink
+    return merchant
+
+
+def peek_locale(token: str) -> str | None:
+    """The locale a token asks for, verified or not: even the page refusing an expired link
+    should be in the customer's language (it reveals nothing the readable payload does not)."""
+    try:
+        locale = _peek(token).get("l")
+    except BadLink:
+        return None
+    return locale if isinstance(locale, str) else None
 
 
 def verify(
     token: str, secrets_oldest_first: Sequence[str], purpose: str, max_age: int
 ) -> LinkPayload:
     """Verify signature, purpose and age (future-dated tokens fail too)."""
-    if not secrets_oldest_first or len(token) > 4096:
+    if not secrets_oldest_first or len(token) > 4096 or not _canonical_signature(token):
         raise BadLink
     try:
         wire = _serializer(secrets_oldest_first, purpose).loads(token, max_age=max_age)
     except BadData as exc:
         raise BadLink from exc
     return LinkPayload.from_wire(wire)
+
+
+def _canonical_signature(token: str) -> bool:
+    """Base64 leaves spare bits in a signature's last character: a token whose signature was
+    re-spelled (it decodes to the same bytes) would still verify, so only the canonical
+    spelling is accepted, and any changed character of a token makes it invalid."""
+    signature = token.rpartition(".")[2]
+    try:
+        return base64_encode(base64_decode(signature)).decode() == signature
+    except BadData:
+        return False
 
 
 def link_url(base_url: str, token: str, purpose: str) -> str:

@@ -84,7 +84,6 @@ def ensure_demo_merchant() -> Merchant:
         merchant = create_merchant(
             DEMO_SLUG, name="Acme Analytics (demo)", return_hosts=["127.0.0.1", "localhost"]
         )
-        merchant.headline = "Before you go…"
         merchant.support_email = "support@example.com"
         db.session.commit()
     return merchant

@@ -82,6 +82,12 @@ class Merchant(db.Model):
         sa.ForeignKey("flow_version.id", use_alter=True)
     )
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # https origins allowed to show the customer pages in a frame (CSP frame-ancestors).
+    frame_ancestors: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    # Encrypted JSON list of Stripe webhook signing secrets (at most two while one is rolled).
+    webhook_secrets_encrypted: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # Days after a failed payment on which dunning emails go out; None means the default.
+    dunning_days: so.Mapped[list[int] | None] = so.mapped_column(sa.JSON)
 
     flow_version: so.Mapped[FlowVersion | None] = so.relationship(
         foreign_keys=[flow_version_id], post_update=True
@@ -98,6 +104,16 @@ class Merchant(db.Model):
     @link_secrets.setter
     def link_secrets(self, secrets: list[str]) -> None:
         self.link_secrets_encrypted = vault.encrypt(json.dumps(secrets))
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        if not self.webhook_secrets_encrypted:
+            return []
+        return list(json.loads(vault.decrypt(self.webhook_secrets_encrypted)))
+
+    @webhook_secrets.setter
+    def webhook_secrets(self, secrets: list[str]) -> None:
+        self.webhook_secrets_encrypted = vault.encrypt(json.dumps(secrets))
 
     def set_stripe_key(self, key: str | None) -> None:
         self.stripe_key_encrypted = vault.encrypt(key) if key else None
@@ -228,6 +244,116 @@ class StripeCoupon(db.Model):
     merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
     coupon_id: so.Mapped[str] = so.mapped_column(sa.String(200))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- webhooks, recovery cases and the email outbox -------------------------------------------
+
+
+class StripeEvent(db.Model):
+    """A Stripe event acted on once: stored in the same transaction as its effect."""
+
+    __tablename__ = "stripe_event"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "event_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    event_id: so.Mapped[str] = so.mapped_column(sa.String(255))
+    type: so.Mapped[str] = so.mapped_column(sa.String(100))
+    object_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    created: so.Mapped[int]  # Stripe's timestamp; never used for ordering decisions
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(200))
+    received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecoveryCase(db.Model):
+    """One failed invoice, one expiring card or one scheduled cancel, and how it ended."""
+
+    __tablename__ = "recovery_case"
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "kind", "ref"),
+        sa.Index("ix_recovery_case_subscription", "merchant_id", "subscription_id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    # payment_failed | card_expiring | cancel_intent
+    kind: so.Mapped[str] = so.mapped_column(sa.String(20))
+    # What makes the case unique: the invoice id, card+expiry, or subscription+cancel date.
+    ref: so.Mapped[str] = so.mapped_column(sa.String(255))
+    customer_id: so.Mapped[str] = so.mapped_column(sa.String(255))
+    subscription_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    invoice_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    # open | recovered | lost | kept
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="open")
+    amount_due: so.Mapped[int | None]
+    amount_recovered: so.Mapped[int | None]
+    currency: so.Mapped[str | None] = so.mapped_column(sa.String(3))
+    close_reason: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    opened_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    merchant: so.Mapped[Merchant] = so.relationship()
+
+
+class OutboxEmail(db.Model):
+    """Every email is a row first; the worker claims due rows and sends each once."""
+
+    __tablename__ = "outbox_email"
+    __table_args__ = (sa.Index("ix_outbox_email_due", "status", "due_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("recovery_case.id"), index=True)
+    # Which email: dunning_1..n, card_expiring, save.
+    kind: so.Mapped[str] = so.mapped_column(sa.String(40))
+    # Unique per case and step: a redelivered webhook or a rerun scan never adds a second row.
+    dedupe_key: so.Mapped[str] = so.mapped_column(sa.String(255), unique=True)
+    # Personal data: kept here (and in the suppression list) only, never in links.
+    to_address: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    customer_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    locale: so.Mapped[str] = so.mapped_column(sa.String(10), default="en")
+    # Values the email shows (amount, card brand and expiry, end date); no secrets.
+    data: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    # pending | sending | sent | canceled | suppressed | skipped | dead
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending")
+    due_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    claim_token: so.Mapped[str | None] = so.mapped_column(sa.String(32), index=True)
+    claimed_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    message_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    merchant: so.Mapped[Merchant] = so.relationship()
+    case: so.Mapped[RecoveryCase | None] = so.relationship()
+
+
+class EmailSuppression(db.Model):
+    """Addresses a merchant never mails again (unsubscribed)."""
+
+    __tablename__ = "email_suppression"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "email"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    email: so.Mapped[str] = so.mapped_column(sa.String(254))  # lower-cased
+    reason: so.Mapped[str] = so.mapped_column(sa.String(40), default="unsubscribed")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class EmailCopy(db.Model):
+    """A merchant's own subject and body for one kind of email (rendered escaped)."""
+
+    __tablename__ = "email_copy"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "kind"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(40))
+    subject: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    body: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 # ---- analytics -------------------------------------------------------------------------------

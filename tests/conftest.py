@@ -33,6 +33,8 @@ def app_config(tmp_path: Any) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
         "PUBLIC_BASE_URL": BASE_URL,
+        # Every test client is 127.0.0.1: the limit tests switch limits on for themselves.
+        "RATELIMIT_ENABLED": False,
     }
 
 
@@ -140,3 +142,38 @@ def start(client: FlaskClient, make_link: Callable[..., str]) -> Callable[..., s
         return location
 
     return go
+
+
+@pytest.fixture
+def smtp(app: Flask) -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd on 127.0.0.1) that the app's outbox sends to."""
+    import mail_support
+
+    sink = mail_support.SMTPSink()
+    sink.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_TIMEOUT=5)
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def fake_stripe(stripe_stub: StripeStub) -> Any:
+    """Live merchants' Stripe as an in-memory store of current objects (see recovery_support)."""
+    import recovery_support
+
+    fake = recovery_support.FakeStripe()
+    stripe_stub.responder = fake.respond
+    return fake
+
+
+@pytest.fixture
+def hooked(app: Flask, merchant: Merchant, live_merchant: Merchant) -> None:
+    """Both test merchants accept webhooks signed with stripe_support.WEBHOOK_SECRET."""
+    from cancelpage.merchants import by_slug
+
+    with app.app_context():
+        for slug in ("acme", "live"):
+            found = by_slug(slug)
+            assert found is not None
+            found.webhook_secrets = [stripe_support.WEBHOOK_SECRET]
+        db.session.commit()

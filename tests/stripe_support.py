@@ -14,9 +14,16 @@ from typing import Any
 
 import stripe
 
-from cancelpage.billing import API_VERSION, Gateway, RecordedRequest, RecordingHTTPClient
+from cancelpage.billing import (
+    API_VERSION,
+    Gateway,
+    RecordedRequest,
+    RecordingHTTPClient,
+    _apply_update,
+)
 
-Responder = Callable[[RecordedRequest], tuple[int, dict[str, Any]]]
+Answer = tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]
+Responder = Callable[[RecordedRequest], Answer]
 
 SUB_ID = "sub_1PgcTest000000000000001"
 CUSTOMER_ID = "cus_QXgTest00000001"
@@ -202,7 +209,9 @@ def fixture_responder(sub: dict[str, Any] | None = None) -> Responder:
     return respond
 
 
-Fault = int | tuple[int, dict[str, Any]] | BaseException
+Fault = (
+    int | tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]] | BaseException
+)
 
 
 def fault_responder(faults: Iterable[Fault], then: Responder | None = None) -> Responder:
@@ -215,7 +224,7 @@ def fault_responder(faults: Iterable[Fault], then: Responder | None = None) -> R
     fallback = then or fixture_responder()
     lock = threading.Lock()  # parallel requests must each consume a distinct fault
 
-    def respond(req: RecordedRequest) -> tuple[int, dict[str, Any]]:
+    def respond(req: RecordedRequest) -> Answer:
         with lock:
             fault = queue.pop(0) if queue else None
         if fault is None:
@@ -296,3 +305,41 @@ def signed_webhook(
     raw = json.dumps(body)
     header = stripe.WebhookSignature.generate_signature_header(raw, secret, timestamp)
     return raw.encode(), header
+
+
+def should_retry(status: int, advice: str) -> Fault:
+    """A status with Stripe's ``Stripe-Should-Retry`` advice header ("true" or "false")."""
+    return status, default_error_body(status), {"Stripe-Should-Retry": advice}
+
+
+class StatefulStripe:
+    """A subscription that keeps the writes applied to it, with Stripe's idempotency: a key
+    seen before gets the first answer again and is not applied a second time."""
+
+    def __init__(self, sub: dict[str, Any] | None = None) -> None:
+        self.sub = copy.deepcopy(sub) if sub is not None else subscription()
+        self.applied: dict[str, Answer] = {}  # idempotency key -> first answer
+        self.lock = threading.Lock()
+
+    def __call__(self, req: RecordedRequest) -> Answer:
+        with self.lock:
+            key = req.idempotency_key
+            if req.method != "get" and key in self.applied:
+                return self.applied[key]
+            answer = self._answer(req)
+            if req.method != "get" and key is not None:
+                self.applied[key] = answer
+            return answer
+
+    def _answer(self, req: RecordedRequest) -> Answer:
+        if _SUB_PATH.match(req.path):
+            if req.method == "post":
+                _apply_update(self.sub, req.params)
+            elif req.method == "delete":
+                self.sub.update(status="canceled", canceled_at=CREATED + 86400)
+            return 200, copy.deepcopy(self.sub)
+        if req.path == "/v1/coupons":
+            return 200, coupon(req.params.get("id", "cp_offer_20"))
+        if req.path == "/v1/billing_portal/sessions":
+            return 200, portal_session(f"https://billing.stripe.com/p/session/{len(self.applied)}")
+        return 404, error_body("invalid_request_error", "resource_missing", "No such object")

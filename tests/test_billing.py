@@ -396,6 +396,7 @@ def test_parses_a_full_subscription() -> None:
         paused=False,
         discount_coupons=(),
         preferred_locales=("fr-FR", "en"),
+        customer_email="jenny@example.com",
     )
 
 

@@ -413,6 +413,8 @@ def test_head_and_get_never_write_to_stripe(
 
 
 # ---- live mode -------------------------------------------------------------------------------
+# The fixture customer's Stripe preferred_locales say fr-FR; the links ask for English (the link's
+# locale wins), since these tests read English text.
 
 
 def test_live_subscription_must_belong_to_the_signed_customer(
@@ -426,7 +428,7 @@ def test_live_subscription_must_belong_to_the_signed_customer(
 def test_live_cancel_sends_one_write_with_the_derived_key(
     app: Flask, client: FlaskClient, live_merchant: Any, stripe_stub: Any, start: Any
 ) -> None:
-    url = start("live", customer=stripe_support.CUSTOMER_ID)
+    url = start("live", customer=stripe_support.CUSTOMER_ID, locale="en")
     confirm = text(client.post(f"{url}/survey", data={"action": "skip"}, headers=HX))
     assert "will end on January 1, 2026" in confirm  # item-level current_period_end
     client.post(f"{url}/confirm", data={"action": "cancel"})
@@ -442,7 +444,7 @@ def test_live_cancel_sends_one_write_with_the_derived_key(
 def test_stripe_failure_shows_retry_and_the_retry_reuses_the_key(
     app: Flask, client: FlaskClient, live_merchant: Any, stripe_stub: Any, start: Any
 ) -> None:
-    url = start("live", customer=stripe_support.CUSTOMER_ID)
+    url = start("live", customer=stripe_support.CUSTOMER_ID, locale="en")
     client.post(f"{url}/survey", data={"action": "skip"})
     stripe_stub.responder = stripe_support.fault_responder([500])
     failed = text(client.post(f"{url}/confirm", data={"action": "cancel"}))
@@ -461,7 +463,7 @@ def test_stripe_failure_shows_retry_and_the_retry_reuses_the_key(
 def test_card_error_is_not_retryable_and_says_so(
     app: Flask, client: FlaskClient, live_merchant: Any, stripe_stub: Any, start: Any
 ) -> None:
-    url = start("live", customer=stripe_support.CUSTOMER_ID)
+    url = start("live", customer=stripe_support.CUSTOMER_ID, locale="en")
     client.post(f"{url}/survey", data={"reason": "unused"})
     stripe_stub.responder = stripe_support.fault_responder([402])
     body = text(client.post(f"{url}/offer", data={"offer": "pause_1m", "action": "accept"}))
@@ -475,7 +477,7 @@ def test_already_scheduled_cancel_offers_to_keep(
     stripe_stub.responder = stripe_support.fixture_responder(
         stripe_support.subscription(cancel_at_period_end=True)
     )
-    url = start("live", customer=stripe_support.CUSTOMER_ID)
+    url = start("live", customer=stripe_support.CUSTOMER_ID, locale="en")
     page = text(client.get(url))
     assert "already set to end on January 1, 2026" in page
     response = client.post(f"{url}/keep", headers=HX)
@@ -494,7 +496,7 @@ def test_already_canceled_subscription_gets_a_clear_page(
     stripe_stub.responder = stripe_support.fixture_responder(
         stripe_support.subscription(status="canceled")
     )
-    url = start("live", customer=stripe_support.CUSTOMER_ID)
+    url = start("live", customer=stripe_support.CUSTOMER_ID, locale="en")
     assert "This subscription has already ended" in text(client.get(url))
     client.post(f"{url}/survey", data={"action": "skip"})
     client.post(f"{url}/confirm", data={"action": "cancel"})
@@ -513,7 +515,12 @@ def test_portal_mode_hands_off_to_stripe(
     with app.app_context():
         by_slug("live").cancel_mode = "portal"
         db.session.commit()
-    url = start("live", customer=stripe_support.CUSTOMER_ID, return_url="https://shop.example/done")
+    url = start(
+        "live",
+        customer=stripe_support.CUSTOMER_ID,
+        locale="en",
+        return_url="https://shop.example/done",
+    )
     client.post(f"{url}/survey", data={"action": "skip"})
     response = client.post(f"{url}/confirm", data={"action": "cancel"}, headers=headers)
     portal = "https://billing.stripe.com/p/session/test_abc"
@@ -534,7 +541,7 @@ def test_immediate_mode_cancels_now(
     with app.app_context():
         by_slug("live").cancel_mode = "immediately"
         db.session.commit()
-    url = start("live", customer=stripe_support.CUSTOMER_ID)
+    url = start("live", customer=stripe_support.CUSTOMER_ID, locale="en")
     assert "ends now" in text(client.post(f"{url}/survey", data={"action": "skip"}, headers=HX))
     client.post(f"{url}/confirm", data={"action": "cancel"})
     [write] = stripe_stub.writes()
@@ -546,7 +553,9 @@ def test_discount_coupon_is_created_once_and_reused(
     app: Flask, client: FlaskClient, live_merchant: Any, stripe_stub: Any, start: Any
 ) -> None:
     for n in range(2):
-        url = start("live", customer=stripe_support.CUSTOMER_ID, attributes={"n": str(n)})
+        url = start(
+            "live", customer=stripe_support.CUSTOMER_ID, locale="en", attributes={"n": str(n)}
+        )
         client.post(f"{url}/survey", data={"reason": "too_expensive"})
         client.post(f"{url}/offer", data={"offer": "discount_25_3m", "action": "accept"})
     paths = [w.path for w in stripe_stub.writes()]

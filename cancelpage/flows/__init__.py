@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .dates import add_months, as_utc, free_period_end, pause_resumes_at, to_timestamp
-from .defaults import DEFAULT_FLOW, default_flow
+from .defaults import BUILTIN_TEXTS, DEFAULT_FLOW, default_flow
 from .engine import (
     MAX_COMMENT,
     STEPS,
@@ -22,6 +22,7 @@ from .experiments import assign_arm, bucket
 from .model import (
     FEEDBACK_CODES,
     HOLDOUT,
+    LOCALES,
     OFFER_KINDS,
     OFFER_TYPES,
     WRITABLE_STATUSES,
@@ -53,9 +54,11 @@ from .targeting import (
 )
 
 __all__ = [
+    "BUILTIN_TEXTS",
     "DEFAULT_FLOW",
     "FEEDBACK_CODES",
     "HOLDOUT",
+    "LOCALES",
     "MAX_COMMENT",
     "OFFER_KINDS",
     "OFFER_TYPES",

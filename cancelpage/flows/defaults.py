@@ -1,4 +1,9 @@
-"""The flow a new merchant starts with."""
+"""The flow a new merchant starts with.
+
+Its reason labels and offer texts are English source text, marked with N_() so that the catalogs
+carry their translations: the hosted page shows them in the customer's language for as long as the
+merchant leaves them unchanged (BUILTIN_TEXTS). Whatever a merchant writes is shown as written.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,11 @@ from typing import Any
 
 from .model import Flow
 from .parsing import parse_flow
+
+
+def N_(text: str) -> str:
+    """Mark built-in text for the catalogs; it is translated when shown, not here."""
+    return text
 
 
 def _reason(code: str, label: str) -> dict[str, Any]:
@@ -16,21 +26,21 @@ def _reason(code: str, label: str) -> dict[str, Any]:
 # No contact offer: it needs the merchant's own address.
 DEFAULT_FLOW: dict[str, Any] = {
     "reasons": [
-        _reason("too_expensive", "It's too expensive"),
-        _reason("unused", "I don't use it enough"),
-        _reason("missing_features", "It's missing features I need"),
-        _reason("switched_service", "I'm switching to another service"),
-        _reason("too_complex", "It's too complicated"),
-        _reason("low_quality", "Quality was lower than expected"),
-        _reason("customer_service", "Customer service was lacking"),
-        _reason("other", "Something else"),
+        _reason("too_expensive", N_("It's too expensive")),
+        _reason("unused", N_("I don't use it enough")),
+        _reason("missing_features", N_("It's missing features I need")),
+        _reason("switched_service", N_("I'm switching to another service")),
+        _reason("too_complex", N_("It's too complicated")),
+        _reason("low_quality", N_("Quality was lower than expected")),
+        _reason("customer_service", N_("Customer service was lacking")),
+        _reason("other", N_("Something else")),
     ],
     "offers": [
         {
             "id": "discount_25_3m",
             "kind": "discount",
-            "title": "25% off for the next 3 months",
-            "body": "Stay with us and pay a quarter less on your next three invoices.",
+            "title": N_("25% off for the next 3 months"),
+            "body": N_("Stay with us and pay a quarter less on your next three invoices."),
             "percent_off": 25,
             "duration": "repeating",
             "duration_in_months": 3,
@@ -38,24 +48,26 @@ DEFAULT_FLOW: dict[str, Any] = {
         {
             "id": "pause_1m",
             "kind": "pause",
-            "title": "Pause for a month",
-            "body": "Take a break: no charges for a month, then your plan carries on as before.",
+            "title": N_("Pause for a month"),
+            "body": N_(
+                "Take a break: no charges for a month, then your plan carries on as before."
+            ),
             "months": 1,
             "behavior": "void",
         },
         {
             "id": "pause_2m",
             "kind": "pause",
-            "title": "Pause for two months",
-            "body": "No charges for two months; everything is kept for when you come back.",
+            "title": N_("Pause for two months"),
+            "body": N_("No charges for two months; everything is kept for when you come back."),
             "months": 2,
             "behavior": "void",
         },
         {
             "id": "free_30d",
             "kind": "free_period",
-            "title": "30 days on us",
-            "body": "Give it another go: your next 30 days are free.",
+            "title": N_("30 days on us"),
+            "body": N_("Give it another go: your next 30 days are free."),
             "days": 30,
         },
     ],
@@ -88,6 +100,13 @@ DEFAULT_FLOW: dict[str, Any] = {
     "default_offers": ["pause_1m"],
     "max_offers": 2,
 }
+
+
+# The texts above: shown translated (through the catalogs) wherever a flow still uses them.
+BUILTIN_TEXTS: frozenset[str] = frozenset(
+    [reason["label"] for reason in DEFAULT_FLOW["reasons"]]
+    + [offer[key] for offer in DEFAULT_FLOW["offers"] for key in ("title", "body")]
+)
 
 
 def default_flow() -> Flow:

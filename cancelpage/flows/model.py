@@ -18,6 +18,9 @@ FEEDBACK_CODES: tuple[str, ...] = (
     "unused",
 )
 
+# Languages a flow's customer-facing texts can be given in (the hosted page's languages).
+LOCALES: tuple[str, ...] = ("en", "de", "fr", "es")
+
 # Statuses in which Stripe still accepts changes to the subscription that keep it running.
 WRITABLE_STATUSES: tuple[str, ...] = ("active", "trialing", "past_due")
 
@@ -30,6 +33,12 @@ class Reason:
     label: str
     feedback: str
     enabled: bool = True
+    # The label in other languages, by locale; the customer's language, else the merchant's
+    # default language, else `label`.
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", dict(self.labels))
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,17 @@ class Offer:
     id: str
     title: str
     body: str = ""
+    # Title and body in other languages, by locale (as Reason.labels).
+    titles: Mapping[str, str] = field(default_factory=dict)
+    bodies: Mapping[str, str] = field(default_factory=dict)
 
     kind: ClassVar[str]
     # Name of the billing gateway method that applies the offer; None when Stripe is not touched.
     operation: ClassVar[str | None]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "titles", dict(self.titles))
+        object.__setattr__(self, "bodies", dict(self.bodies))
 
     @property
     def writes_to_stripe(self) -> bool:

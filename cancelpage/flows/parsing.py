@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from .model import (
     FEEDBACK_CODES,
     HOLDOUT,
+    LOCALES,
     OFFER_TYPES,
     Condition,
     ContactOffer,
@@ -56,7 +57,7 @@ MAX_IN_VALUES = 100
 MAX_AMOUNT_OFF = 99_999_999  # Stripe's ceiling for amounts in minor units
 
 _TOP_KEYS = ("reasons", "offers", "rules", "default_offers", "max_offers")
-_REASON_KEYS = ("code", "label", "feedback", "enabled")
+_REASON_KEYS = ("code", "label", "feedback", "enabled", "labels")
 _RULE_KEYS = ("name", "reasons", "conditions", "offers")
 _CONDITION_KEYS = ("field", "op", "value")
 _EXPERIMENT_KEYS = ("experiment", "variants", "holdout", "min_effect")
@@ -160,6 +161,34 @@ def _text(
         errs.add(where, "must not contain control characters")
         return None
     return value
+
+
+def _translations(
+    obj: Mapping[Any, Any],
+    key: str,
+    path: str,
+    errs: _Errors,
+    *,
+    max_len: int,
+    multiline: bool = False,
+) -> dict[str, str]:
+    """An optional {locale: text} object, e.g. "labels": {"de": "..."}, locales from LOCALES."""
+    where = _join(path, key)
+    raw = obj.get(key)
+    if raw is None:
+        return {}
+    mapping = _as_object(raw, where, errs)
+    if mapping is None:
+        return {}
+    texts: dict[str, str] = {}
+    for locale in mapping:
+        if not isinstance(locale, str) or locale not in LOCALES:
+            errs.add(where, f"unknown locale {_show(locale)}: " + _one_of(LOCALES))
+            continue
+        text = _text(mapping, locale, where, errs, max_len=max_len, multiline=multiline)
+        if text is not None:
+            texts[locale] = text
+    return texts
 
 
 def _pattern(
@@ -404,6 +433,8 @@ def _parse_offer(raw: Any, path: str, errs: _Errors) -> tuple[str | None, Offer 
     kind = _choice(obj, "kind", path, errs, tuple(OFFER_TYPES))
     title = _text(obj, "title", path, errs, max_len=MAX_LABEL)
     body = _text(obj, "body", path, errs, max_len=MAX_BODY, required=False, multiline=True)
+    titles = _translations(obj, "titles", path, errs, max_len=MAX_LABEL)
+    bodies = _translations(obj, "bodies", path, errs, max_len=MAX_BODY, multiline=True)
     if kind is None:
         # Without a kind the allowed fields are unknown; the kind error says enough.
         return offer_id, None
@@ -413,18 +444,20 @@ def _parse_offer(raw: Any, path: str, errs: _Errors) -> tuple[str | None, Offer 
     if len(errs) > before:
         return offer_id, None
     assert offer_id is not None and title is not None and body is not None
-    return offer_id, cls(id=offer_id, title=title, body=body, **extra)
+    return offer_id, cls(id=offer_id, title=title, body=body, titles=titles, bodies=bodies, **extra)
 
 
 def offer_to_dict(offer: Offer) -> dict[str, Any]:
-    """The JSON form of one offer (fields left at None are omitted)."""
+    """The JSON form of one offer (fields left at None, and no translations, are omitted)."""
     out: dict[str, Any] = {"id": offer.id, "kind": offer.kind, "title": offer.title}
     for f in dataclasses.fields(offer):
         if f.name in ("id", "title"):
             continue
         value = getattr(offer, f.name)
-        if value is None:
+        if value is None or (isinstance(value, Mapping) and not value):
             continue
+        if isinstance(value, Mapping):
+            value = dict(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # 25 rather than 25.0 in the editor
         out[f.name] = value
@@ -592,6 +625,7 @@ def _parse_reasons(raw: Any, errs: _Errors) -> tuple[list[Reason], set[str]]:
             obj, "code", path, errs, REASON_CODE_RE, "must be 1-40 lower-case letters, digits or _"
         )
         label = _text(obj, "label", path, errs, max_len=MAX_LABEL)
+        labels = _translations(obj, "labels", path, errs, max_len=MAX_LABEL)
         feedback = _choice(obj, "feedback", path, errs, FEEDBACK_CODES)
         enabled = _bool(obj, "enabled", path, errs, default=True)
         any_enabled = any_enabled or enabled
@@ -601,7 +635,9 @@ def _parse_reasons(raw: Any, errs: _Errors) -> tuple[list[Reason], set[str]]:
             codes.add(code)
         if len(errs) == before:
             assert code is not None and label is not None and feedback is not None
-            reasons.append(Reason(code=code, label=label, feedback=feedback, enabled=enabled))
+            reasons.append(
+                Reason(code=code, label=label, feedback=feedback, enabled=enabled, labels=labels)
+            )
     if not any_enabled:
         errs.add("reasons", "at least one reason must be enabled")
     return reasons, codes
@@ -759,13 +795,22 @@ def parse_flow(data: Mapping[str, Any]) -> Flow:
     )
 
 
+def _reason_to_dict(reason: Reason) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "code": reason.code,
+        "label": reason.label,
+        "feedback": reason.feedback,
+        "enabled": reason.enabled,
+    }
+    if reason.labels:
+        out["labels"] = dict(reason.labels)
+    return out
+
+
 def flow_to_dict(flow: Flow) -> dict[str, Any]:
     """The JSON form of a flow; parse_flow(flow_to_dict(f)) == f."""
     return {
-        "reasons": [
-            {"code": r.code, "label": r.label, "feedback": r.feedback, "enabled": r.enabled}
-            for r in flow.reasons
-        ],
+        "reasons": [_reason_to_dict(r) for r in flow.reasons],
         "offers": [offer_to_dict(offer) for offer in flow.offers.values()],
         "rules": [
             {
