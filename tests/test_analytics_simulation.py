@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,11 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from conftest import database_url
 from flask import Flask, g
 from flask.testing import FlaskClient
 
 from cancelpage import analytics, analytics_views, create_app, simulate, stats
+from cancelpage.config import normalise_database_url
 from cancelpage.extensions import db
 from cancelpage.merchants import create_merchant, publish_flow
 from cancelpage.models import Merchant
@@ -35,6 +36,12 @@ NOTHING_KEPT = ("pause_1m", "pause_2m", "free_30d")
 MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 
 Sim = simulate.SimSession
+
+
+def database_url(folder: Any) -> str:
+    """PostgreSQL when DATABASE_URL is set (as in conftest), else a SQLite file of this module."""
+    url = os.environ.get("DATABASE_URL")
+    return normalise_database_url(url) if url else f"sqlite:///{folder}/quarter.sqlite"
 
 
 @pytest.fixture(scope="module")
