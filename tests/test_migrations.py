@@ -13,7 +13,10 @@ from flask import Flask
 from cancelpage.extensions import db
 
 # Covering indexes exist on one engine each (models.py, analytics section: Index.ddl_if).
-OTHER_ENGINE_INDEX = {"postgresql": "ix_session_analytics_lite", "sqlite": "ix_session_analytics_pg"}
+OTHER_ENGINE_INDEX = {
+    "postgresql": "ix_session_analytics_lite",
+    "sqlite": "ix_session_analytics_pg",
+}
 
 
 def schema_differences() -> list[Any]:
@@ -45,6 +48,5 @@ def test_the_app_runs_on_a_migrated_database(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["demo", "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "/c/" in result.output
-    with app.app_context():
-        with db.engine.begin() as connection:
-            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
