@@ -54,7 +54,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, customer, ops, recovery, webhooks
+    from . import admin, analytics_views, api, customer, ops, recovery, webhooks
 
     app.register_blueprint(customer.bp)
     app.register_blueprint(ops.bp)
@@ -62,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(recovery.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(analytics_views.bp)
 
 
 def register_security(app: Flask) -> None:

@@ -215,7 +215,9 @@ def advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.Tr
 def _advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.Transition:
     flow = flow_of(session)
     state = flows.State.from_dict(session.state)
-    transition = flows.submit(flow, snapshot_of(session), state, step, form)
+    transition = flows.submit(
+        flow, snapshot_of(session), state, step, form, customer_id=session.customer_id
+    )
     if transition.stale or transition.errors:
         return transition
     new = transition.state
@@ -223,6 +225,10 @@ def _advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.T
         session.reason = new.reason
         session.comment = new.comment or None
         record(session, "answered", reason=new.reason, comment=bool(new.comment))
+        if transition.assignments:
+            # Kept across answers: a customer who went back still saw the experiment's place.
+            session.assignments = {**session.assignments, **transition.assignments}
+            record(session, "assigned", arms=dict(transition.assignments))
     if transition.effect is None:
         if step == "offer" and form.get("action") == "decline":
             record(session, "offer_declined", offer=form.get("offer"))

@@ -124,6 +124,8 @@ def keep(cap: str) -> Response:
 
 
 @bp.post("/s/<cap>/locale")
+@per_ip
+@per_link
 def set_locale(cap: str) -> Response:
     """The language switcher: the choice sticks to the session; the step stays where it was."""
     session = load(cap)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from . import emails, outbox
+from . import analytics, emails, outbox
 from .billing import (
     CardOnFile,
     CustomerView,
@@ -193,10 +193,17 @@ def on_invoice_given_up(merchant: Merchant, reader: Reader) -> str:
 def on_subscription_deleted(merchant: Merchant, reader: Reader) -> str:
     """The subscription has ended (deletion is final): every open case for it is lost."""
     subscription_id = str(reader.event.object.get("id"))
+    record_status(merchant, reader, subscription_id, "canceled")
     cases = open_cases_of(merchant, subscription_id)
     for case in cases:
         close(case, "lost", "subscription ended")
     return f"{len(cases)} case(s) lost"
+
+
+def record_status(merchant: Merchant, reader: Reader, subscription_id: str, status: str) -> None:
+    """Feed the status history that retention analytics reads (repeats are ignored)."""
+    changed_at = datetime.fromtimestamp(reader.event.created, UTC)
+    analytics.record_subscription_status(merchant.id, subscription_id, status, changed_at)
 
 
 # ---- cancel intent ---------------------------------------------------------------------------
@@ -229,6 +236,7 @@ def on_subscription_updated(merchant: Merchant, reader: Reader) -> str:
     sub = reader.subscription(str(reader.event.object.get("id")))
     if sub is None:
         return "subscription unknown"
+    record_status(merchant, reader, sub.id, sub.status)
     if not sub.cancel_at_period_end or sub.status in ENDED:
         outcome = "lost" if sub.status in ENDED else "kept"
         cases = open_cases_of(merchant, sub.id, "cancel_intent")

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.dialects import postgresql
 
 from . import vault
 from .extensions import db
@@ -35,6 +36,24 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 
 CANCEL_MODES = ("period_end", "immediately", "portal")
+# Subscription statuses that count as not retained (the subscription is over or will not collect).
+NOT_RETAINED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
+
+
+def _from_snapshot(key: str, fallback: Any = None) -> Any:
+    """A column default read from the row's snapshot (a context-sensitive default)."""
+
+    def default(context: Any) -> Any:
+        snapshot = context.get_current_parameters().get("snapshot") or {}
+        value = snapshot.get(key)
+        return fallback if value is None else value
+
+    return default
+
+
+def _running_at_start(context: Any) -> bool:
+    snapshot = context.get_current_parameters().get("snapshot") or {}
+    return snapshot.get("status", "active") not in NOT_RETAINED_STATUSES
 
 
 class Merchant(db.Model):
@@ -154,6 +173,27 @@ class CancelSession(db.Model):
     busy_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Analytics. Experiment arms entered, {experiment id: arm} (arm "holdout" saw no offer there).
+    assignments: so.Mapped[dict[str, str]] = so.mapped_column(
+        sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), default=dict
+    )
+    # Copied from the snapshot when the row is inserted, so that analytics can index them.
+    plan: so.Mapped[str | None] = so.mapped_column(sa.String(255), default=_from_snapshot("plan"))
+    mrr: so.Mapped[int] = so.mapped_column(default=_from_snapshot("mrr", 0))
+    currency: so.Mapped[str] = so.mapped_column(
+        sa.String(3), default=_from_snapshot("currency", "usd")
+    )
+    billing_interval: so.Mapped[str] = so.mapped_column(
+        sa.String(5), default=_from_snapshot("interval", "month")
+    )
+    billing_interval_count: so.Mapped[int] = so.mapped_column(
+        default=_from_snapshot("interval_count", 1)
+    )
+    # Whether the subscription was still running 30/60/90 days after the session, as far as known:
+    # the snapshot's status, overridden by later statuses (analytics.record_subscription_status).
+    retained_30: so.Mapped[bool] = so.mapped_column(default=_running_at_start)
+    retained_60: so.Mapped[bool] = so.mapped_column(default=_running_at_start)
+    retained_90: so.Mapped[bool] = so.mapped_column(default=_running_at_start)
 
     merchant: so.Mapped[Merchant] = so.relationship()
     events: so.Mapped[list[SessionEvent]] = so.relationship(
@@ -369,3 +409,102 @@ class ApiKey(db.Model):
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     merchant: so.Mapped[Merchant] = so.relationship()
+
+
+# ---- analytics -------------------------------------------------------------------------------
+
+# The dashboard reads one merchant's cancel sessions over a date range. These indexes hold every
+# column its queries read, so they are answered from the index alone (PostgreSQL: INCLUDE columns,
+# JSON cannot be a key there; SQLite: trailing key columns). See bench/analytics_bench.py.
+_ANALYTICS_COLUMNS = (
+    CancelSession.outcome,
+    CancelSession.reason,
+    CancelSession.plan,
+    CancelSession.currency,
+    CancelSession.mrr,
+    CancelSession.billing_interval,
+    CancelSession.billing_interval_count,
+    CancelSession.accepted_offer,
+    CancelSession.flow_version_id,
+    CancelSession.completed_at,
+    CancelSession.retained_30,
+    CancelSession.retained_60,
+    CancelSession.retained_90,
+    CancelSession.offers_shown,
+    CancelSession.assignments,
+)
+sa.Index(
+    "ix_session_analytics_pg",
+    CancelSession.merchant_id,
+    CancelSession.purpose,
+    CancelSession.created_at,
+    postgresql_include=[column.key for column in _ANALYTICS_COLUMNS],
+).ddl_if(dialect="postgresql")
+sa.Index(
+    "ix_session_analytics_lite",
+    CancelSession.merchant_id,
+    CancelSession.purpose,
+    CancelSession.created_at,
+    *_ANALYTICS_COLUMNS,
+).ddl_if(dialect="sqlite")
+# An experiment's verdict reads the first sessions of each arm in the order they ended.
+sa.Index(
+    "ix_session_completed",
+    CancelSession.merchant_id,
+    CancelSession.completed_at,
+    CancelSession.id,
+)
+# Newest comments first, without reading the sessions that have none.
+sa.Index(
+    "ix_session_comments",
+    CancelSession.merchant_id,
+    CancelSession.created_at,
+    CancelSession.id,
+    postgresql_where=CancelSession.comment.is_not(None),
+    sqlite_where=CancelSession.comment.is_not(None),
+)
+
+
+class SubscriptionStatus(db.Model):
+    """History of a subscription's status as webhooks report it (append-only)."""
+
+    __tablename__ = "subscription_status"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "merchant_id",
+            "subscription_id",
+            "changed_at",
+            "status",
+            name="uq_subscription_status_change",
+        ),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    subscription_id: so.Mapped[str] = so.mapped_column(sa.String(255))
+    status: so.Mapped[str] = so.mapped_column(sa.String(30))
+    changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    recorded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExperimentDecision(db.Model):
+    """A merchant stopped an experiment or promoted an arm: one decision per experiment."""
+
+    __tablename__ = "experiment_decision"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "merchant_id", "experiment_id", name="uq_experiment_decision_experiment"
+        ),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    experiment_id: so.Mapped[str] = so.mapped_column(sa.String(40))
+    action: so.Mapped[str] = so.mapped_column(sa.String(10))  # stop | promote
+    # The arm everyone gets from now on: a variant's offer id, or "holdout" (no offer there).
+    arm: so.Mapped[str] = so.mapped_column(sa.String(40))
+    # The experiment as it was defined when decided, and the flow version the decision published.
+    definition: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    flow_version_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("flow_version.id"))
+    decided_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    by: so.Mapped[str] = so.mapped_column(sa.String(255))

@@ -87,3 +87,14 @@ def other_app(config: dict[str, Any], **overrides: Any) -> Iterator[Flask]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def dashboard_client(
+    app: Flask, slug: str = "acme", email: str = "owner@acme.example"
+) -> FlaskClient:
+    """A signed-in dashboard client whose posts carry the CSRF token (as htmx sends it)."""
+    add_user(app, slug, email)
+    client = app.test_client()
+    token = sign_in(client, email)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    return client

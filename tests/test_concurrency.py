@@ -53,7 +53,9 @@ def slow(stripe: StatefulStripe, seconds: float = 0.05) -> Any:
 
 
 def open_at(server: str, make_link: Any, attributes: dict[str, str]) -> str:
-    link = make_link("live", customer=stripe_support.CUSTOMER_ID, attributes=attributes)
+    link = make_link(
+        "live", customer=stripe_support.CUSTOMER_ID, attributes=attributes, locale="en"
+    )
     response = requests.get(f"{server}{link}", allow_redirects=False, timeout=10)
     assert response.status_code == 303
     return server + response.headers["Location"]

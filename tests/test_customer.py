@@ -448,7 +448,7 @@ def test_stripe_failure_shows_retry_and_the_retry_reuses_the_key(
     client.post(f"{url}/survey", data={"action": "skip"})
     stripe_stub.responder = stripe_support.fault_responder([500])
     failed = text(client.post(f"{url}/confirm", data={"action": "cancel"}))
-    assert "Nothing was changed" in failed and 'value="cancel"' in failed
+    assert "nothing will be applied twice" in failed and 'value="cancel"' in failed
     assert one_session(app).outcome is None
     assert writes(app)[0].status == "unknown"
     retried = client.post(f"{url}/confirm", data={"action": "cancel"})

@@ -29,7 +29,7 @@ from cancelpage.merchants import by_slug, publish_flow
 from cancelpage.models import CancelSession, StripeWrite
 
 HX = {"HX-Request": "true"}
-RETRY_TEXT = "we couldn't reach the billing system. Please try again."
+RETRY_TEXT = "Please try again: nothing will be applied twice."
 SUB_PATH = "/v1/subscriptions/sub_test"
 
 

@@ -134,7 +134,7 @@ def test_stripe_down_shows_the_page_again_with_a_notice(
     response = client.post(f"/card/{token}", data={"nonce": "x"})
     body = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Nothing was changed: we couldn't reach the billing system." in body
+    assert "We couldn't get an answer from the billing system." in body
     assert 'name="nonce"' in body
 
 

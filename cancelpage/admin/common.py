@@ -26,6 +26,7 @@ NAV = (
     ("admin.preview", "Preview"),
     ("admin.emails", "Emails"),
     ("admin.developers", "Links & API"),
+    ("analytics.dashboard", "Analytics"),
 )
 
 
@@ -33,12 +34,21 @@ NAV = (
 def require_sign_in() -> Response | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    return sign_in_gate()
+
+
+def sign_in_gate() -> Response | None:
+    """Put the signed-in user's merchant in g.merchant, or send the visitor to sign in.
+
+    Shared by every dashboard blueprint (admin, analytics) so there is one gate.
+    """
     if not current_user.is_authenticated:
         return unauthorized()
     merchant = db.session.get(Merchant, current_user.merchant_id)
     if merchant is None:
         return unauthorized()
     g.merchant = merchant
+    g.actor = current_user.user.email
     return None
 
 

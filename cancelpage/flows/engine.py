@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from .model import Flow, Offer, Snapshot
-from .targeting import choose_offers, offer_applies
+from .targeting import assign_offers, offer_applies
 
 STEPS: tuple[str, ...] = ("survey", "offer", "confirm", "done")
 MAX_COMMENT = 2000
@@ -115,6 +115,8 @@ class Transition:
     errors: dict[str, str] = field(default_factory=dict)
     effect: Effect | None = None
     stale: bool = False
+    # Experiment arms entered by this post ({experiment id: arm}); only a survey post has any.
+    assignments: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -157,7 +159,11 @@ def _stale(state: State) -> Transition:
 
 
 def _submit_survey(
-    flow: Flow, snapshot: Snapshot, state: State, form: Mapping[str, str]
+    flow: Flow,
+    snapshot: Snapshot,
+    state: State,
+    form: Mapping[str, str],
+    customer_id: str | None,
 ) -> Transition:
     comment = clean_comment(_get(form, "comment"))
     if _get(form, "action") in _SKIP_ACTIONS:
@@ -173,14 +179,16 @@ def _submit_survey(
         errors["comment"] = "too_long"
     if errors:
         return Transition(state.copy(), errors)
-    offer_ids = [offer.id for offer in choose_offers(flow, reason, snapshot)]
+    offers, assignments = assign_offers(flow, reason, snapshot, customer_id)
+    offer_ids = [offer.id for offer in offers]
     return Transition(
         State(
             step="offer" if offer_ids else "confirm",
             reason=reason,
             comment=comment,
             offer_ids=offer_ids,
-        )
+        ),
+        assignments=assignments,
     )
 
 
@@ -222,14 +230,22 @@ def _submit_confirm(flow: Flow, state: State, form: Mapping[str, str]) -> Transi
 
 
 def submit(
-    flow: Flow, snapshot: Snapshot, state: State, step: str, form: Mapping[str, str]
+    flow: Flow,
+    snapshot: Snapshot,
+    state: State,
+    step: str,
+    form: Mapping[str, str],
+    customer_id: str | None = None,
 ) -> Transition:
-    """Apply one posted form (`step` names the form) to the state; never mutates `state`."""
+    """Apply one posted form (`step` names the form) to the state; never mutates `state`.
+
+    `customer_id` (the Stripe customer) picks the customer's arm in the flow's experiments.
+    """
     if state.step not in _ACCEPTED_FROM.get(step, ()):
         # Covers done sessions, unknown step names, and forms from a step not reached yet.
         return _stale(state)
     if step == "survey":
-        return _submit_survey(flow, snapshot, state, form)
+        return _submit_survey(flow, snapshot, state, form, customer_id)
     if step == "offer":
         return _submit_offer(flow, snapshot, state, form)
     return _submit_confirm(flow, state, form)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 # Stripe's subscription cancellation_details.feedback enum, sorted as Stripe documents it.
 FEEDBACK_CODES: tuple[str, ...] = (
@@ -161,6 +161,50 @@ class Condition:
             object.__setattr__(self, "value", tuple(self.value))
 
 
+# The arm of an experiment that is shown no offer in the experiment's place.
+HOLDOUT = "holdout"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One offer competing in an experiment, drawn in proportion to its weight."""
+
+    offer: str
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Several offers sharing one place in a list of offers, plus a holdout that sees none there.
+
+    ``min_effect`` is the smallest lift in save rate (absolute, 0.05 = five points) the merchant
+    wants to detect; it sets the experiment's sample size (see cancelpage.stats).
+    """
+
+    id: str
+    variants: tuple[Variant, ...]
+    holdout: float = 0.2
+    min_effect: float = 0.05
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variants", tuple(self.variants))
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """Arm names: the holdout (when it has a share) first, then each variant's offer id."""
+        offers = tuple(variant.offer for variant in self.variants)
+        return (HOLDOUT, *offers) if self.holdout > 0 else offers
+
+    @property
+    def control(self) -> str:
+        """The arm the variants are compared with: the holdout, or the first variant without one."""
+        return self.arms[0]
+
+
+# An entry of a rule's offer list: an offer id, or an experiment standing in one place.
+OfferSlot: TypeAlias = str | Experiment
+
+
 @dataclass(frozen=True)
 class Rule:
     """Which offers to show for some reasons and segment; the first matching rule wins."""
@@ -168,7 +212,7 @@ class Rule:
     name: str
     reasons: tuple[str, ...] = ()
     conditions: tuple[Condition, ...] = ()
-    offers: tuple[str, ...] = ()
+    offers: tuple[OfferSlot, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists from hand-built rules while keeping equality with parsed ones.
@@ -184,7 +228,7 @@ class Flow:
     reasons: tuple[Reason, ...]
     offers: Mapping[str, Offer]
     rules: tuple[Rule, ...]
-    default_offers: tuple[str, ...]
+    default_offers: tuple[OfferSlot, ...]
     max_offers: int = 2
 
     def __post_init__(self) -> None:
@@ -208,6 +252,11 @@ class Flow:
     def offer(self, offer_id: str) -> Offer | None:
         """The offer with this id, if any."""
         return self.offers.get(offer_id)
+
+    def experiments(self) -> dict[str, Experiment]:
+        """Every experiment in the rules and the default offers, by id, in flow order."""
+        slots = [slot for rule in self.rules for slot in rule.offers] + list(self.default_offers)
+        return {slot.id: slot for slot in slots if isinstance(slot, Experiment)}
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,24 @@ from urllib.parse import urlsplit
 
 from .model import (
     FEEDBACK_CODES,
+    HOLDOUT,
     LOCALES,
     OFFER_TYPES,
     Condition,
     ContactOffer,
     CustomLinkOffer,
     DiscountOffer,
+    Experiment,
     Flow,
     FlowError,
     FreePeriodOffer,
     Offer,
+    OfferSlot,
     PauseOffer,
     Reason,
     Rule,
     SwitchPlanOffer,
+    Variant,
 )
 
 REASON_CODE_RE = re.compile(r"[a-z0-9_]{1,40}")
@@ -56,6 +60,16 @@ _TOP_KEYS = ("reasons", "offers", "rules", "default_offers", "max_offers")
 _REASON_KEYS = ("code", "label", "feedback", "enabled", "labels")
 _RULE_KEYS = ("name", "reasons", "conditions", "offers")
 _CONDITION_KEYS = ("field", "op", "value")
+_EXPERIMENT_KEYS = ("experiment", "variants", "holdout", "min_effect")
+_VARIANT_KEYS = ("offer", "weight")
+
+ID_RULE = "must be 1-40 lower-case letters, digits, _ or -"
+MAX_VARIANTS = 5
+MAX_WEIGHT = 1000
+MAX_HOLDOUT = 0.9
+DEFAULT_HOLDOUT = 0.2
+MIN_EFFECT_RANGE = (0.01, 0.5)
+DEFAULT_MIN_EFFECT = 0.05
 
 
 class _Errors:
@@ -262,7 +276,7 @@ def _refs(
     known: Collection[str],
     what: str,
 ) -> tuple[str, ...]:
-    """A list of references (reason codes or offer ids) that must all exist, without repeats."""
+    """A list of references (reason codes) that must all exist, without repeats."""
     where = _join(path, key)
     raw = obj.get(key)
     if raw is None:
@@ -450,6 +464,142 @@ def offer_to_dict(offer: Offer) -> dict[str, Any]:
     return out
 
 
+# --- experiments ------------------------------------------------------------------------------
+
+
+def _fraction(
+    obj: Mapping[Any, Any],
+    key: str,
+    path: str,
+    errs: _Errors,
+    low: float,
+    high: float,
+    default: float,
+) -> float | None:
+    """A number in [low, high] (ints and floats; bools, NaN and infinities refused)."""
+    where = _join(path, key)
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        errs.add(where, f"must be a number from {low:g} to {high:g}")
+        return None
+    return float(value)
+
+
+def _parse_experiment(
+    obj: Mapping[Any, Any],
+    path: str,
+    errs: _Errors,
+    offer_ids: Collection[str],
+    taken: list[str],
+    experiment_ids: set[str],
+) -> Experiment | None:
+    """One experiment place; `taken` holds the offers already in the list (for duplicates)."""
+    before = len(errs)
+    _unknown_keys(obj, _EXPERIMENT_KEYS, path, errs)
+    experiment_id = _pattern(obj, "experiment", path, errs, OFFER_ID_RE, ID_RULE)
+    if experiment_id is not None:
+        if experiment_id in experiment_ids:
+            errs.add(_join(path, "experiment"), f"duplicate experiment {_show(experiment_id)}")
+        experiment_ids.add(experiment_id)
+    holdout = _fraction(obj, "holdout", path, errs, 0.0, MAX_HOLDOUT, DEFAULT_HOLDOUT)
+    min_effect = _fraction(obj, "min_effect", path, errs, *MIN_EFFECT_RANGE, DEFAULT_MIN_EFFECT)
+    where = _join(path, "variants")
+    raw = obj.get("variants")
+    items = _as_list(raw, where, errs, MAX_VARIANTS) if raw is not None else None
+    if raw is None:
+        errs.add(where, "required")
+    variants: list[Variant] = []
+    for i, item in enumerate(items or []):
+        vpath = f"{where}[{i}]"
+        vobj = _as_object(item, vpath, errs)
+        if vobj is None:
+            continue
+        _unknown_keys(vobj, _VARIANT_KEYS, vpath, errs)
+        offer_id = _pattern(
+            vobj,
+            "offer",
+            vpath,
+            errs,
+            OFFER_ID_RE,
+            "must be 1-40 lower-case letters, digits, _ or -",
+        )
+        weight = _int(vobj, "weight", vpath, errs, 1, MAX_WEIGHT, default=1)
+        if offer_id is None or weight is None:
+            continue
+        opath = _join(vpath, "offer")
+        if offer_id == HOLDOUT:
+            errs.add(opath, f"{HOLDOUT!r} names the arm without an offer; use holdout instead")
+        elif offer_id not in offer_ids:
+            errs.add(opath, f"unknown offer {_show(offer_id)}")
+        elif offer_id in taken:
+            errs.add(opath, f"duplicate offer {_show(offer_id)}")
+        else:
+            taken.append(offer_id)
+            variants.append(Variant(offer=offer_id, weight=weight))
+    if items is not None and holdout is not None:
+        needed = 1 if holdout > 0 else 2
+        if len(items) < needed:
+            errs.add(where, f"must have at least {needed} (at least 2 when holdout is 0)")
+    if len(errs) > before:
+        return None
+    assert experiment_id is not None and holdout is not None and min_effect is not None
+    return Experiment(
+        id=experiment_id, variants=tuple(variants), holdout=holdout, min_effect=min_effect
+    )
+
+
+def _offer_slots(
+    obj: Mapping[Any, Any],
+    key: str,
+    path: str,
+    errs: _Errors,
+    offer_ids: Collection[str],
+    experiment_ids: set[str],
+) -> tuple[OfferSlot, ...]:
+    """A list of offer ids and experiment places; every offer must exist and appear once."""
+    where = _join(path, key)
+    raw = obj.get(key)
+    if raw is None:
+        return ()
+    items = _as_list(raw, where, errs, MAX_OFFERS)
+    if items is None:
+        return ()
+    slots: list[OfferSlot] = []
+    taken: list[str] = []
+    for i, item in enumerate(items):
+        ipath = f"{where}[{i}]"
+        if isinstance(item, Mapping):
+            experiment = _parse_experiment(item, ipath, errs, offer_ids, taken, experiment_ids)
+            if experiment is not None:
+                slots.append(experiment)
+        elif not isinstance(item, str):
+            errs.add(ipath, "must be an offer id or an experiment")
+        elif item not in offer_ids:
+            errs.add(ipath, f"unknown offer {_show(item)}")
+        elif item in taken:
+            errs.add(ipath, f"duplicate offer {_show(item)}")
+        else:
+            taken.append(item)
+            slots.append(item)
+    return tuple(slots)
+
+
+def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
+    """The JSON form of an experiment place."""
+    return {
+        "experiment": experiment.id,
+        "variants": [{"offer": v.offer, "weight": v.weight} for v in experiment.variants],
+        "holdout": experiment.holdout,
+        "min_effect": experiment.min_effect,
+    }
+
+
+def _slots_to_list(slots: tuple[OfferSlot, ...]) -> list[Any]:
+    return [slot if isinstance(slot, str) else experiment_to_dict(slot) for slot in slots]
+
+
 # --- reasons, rules, flow ---------------------------------------------------------------------
 
 
@@ -581,7 +731,11 @@ def _parse_condition(raw: Any, path: str, errs: _Errors) -> Condition | None:
 
 
 def _parse_rules(
-    raw: Any, errs: _Errors, reason_codes: set[str], offer_ids: set[str]
+    raw: Any,
+    errs: _Errors,
+    reason_codes: set[str],
+    offer_ids: set[str],
+    experiment_ids: set[str],
 ) -> list[Rule]:
     rules: list[Rule] = []
     if raw is None:
@@ -598,7 +752,7 @@ def _parse_rules(
         _unknown_keys(obj, _RULE_KEYS, path, errs)
         name = _text(obj, "name", path, errs, max_len=MAX_LABEL)
         reasons = _refs(obj, "reasons", path, errs, reason_codes, "reason")
-        offers = _refs(obj, "offers", path, errs, offer_ids, "offer")
+        offers = _offer_slots(obj, "offers", path, errs, offer_ids, experiment_ids)
         conditions: list[Condition] = []
         raw_conditions = obj.get("conditions")
         if raw_conditions is not None:
@@ -625,8 +779,9 @@ def parse_flow(data: Mapping[str, Any]) -> Flow:
     _unknown_keys(obj, _TOP_KEYS, "flow", errs)
     reasons, reason_codes = _parse_reasons(obj.get("reasons"), errs)
     offers, offer_ids = _parse_offers(obj.get("offers"), errs)
-    rules = _parse_rules(obj.get("rules"), errs, reason_codes, offer_ids)
-    default_offers = _refs(obj, "default_offers", "", errs, offer_ids, "offer")
+    experiment_ids: set[str] = set()
+    rules = _parse_rules(obj.get("rules"), errs, reason_codes, offer_ids, experiment_ids)
+    default_offers = _offer_slots(obj, "default_offers", "", errs, offer_ids, experiment_ids)
     max_offers = _int(obj, "max_offers", "", errs, 1, 5, default=2)
     if errs.items:
         raise FlowError(errs.items)
@@ -669,10 +824,10 @@ def flow_to_dict(flow: Flow) -> dict[str, Any]:
                     }
                     for c in rule.conditions
                 ],
-                "offers": list(rule.offers),
+                "offers": _slots_to_list(rule.offers),
             }
             for rule in flow.rules
         ],
-        "default_offers": list(flow.default_offers),
+        "default_offers": _slots_to_list(flow.default_offers),
         "max_offers": flow.max_offers,
     }

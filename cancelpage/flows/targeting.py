@@ -7,9 +7,12 @@ import re
 from decimal import Decimal
 from fractions import Fraction
 
+from .experiments import assign_arm
 from .model import (
+    HOLDOUT,
     WRITABLE_STATUSES,
     Condition,
+    Experiment,
     Flow,
     Offer,
     PauseOffer,
@@ -108,23 +111,54 @@ def offer_applies(offer: Offer, snapshot: Snapshot) -> bool:
     return not (isinstance(offer, SwitchPlanOffer) and offer.price_id == snapshot.price_id)
 
 
-def choose_offers(flow: Flow, reason_code: str | None, snapshot: Snapshot) -> list[Offer]:
-    """The offers to show, in order: first matching rule, else the defaults; filtered and capped."""
+def choose_offers(
+    flow: Flow, reason_code: str | None, snapshot: Snapshot, customer_id: str | None = None
+) -> list[Offer]:
+    """The offers to show, in order: first matching rule, else the defaults; filtered and capped.
+
+    Experiment places are resolved for `customer_id`; without one they show nothing (holdout).
+    """
+    return assign_offers(flow, reason_code, snapshot, customer_id)[0]
+
+
+def assign_offers(
+    flow: Flow, reason_code: str | None, snapshot: Snapshot, customer_id: str | None
+) -> tuple[list[Offer], dict[str, str]]:
+    """(offers to show, {experiment id: arm}) for this customer.
+
+    An experiment is recorded as soon as its place is reached (before the cap is full), whatever
+    the arm shows: the holdout shows no offer there, and a variant whose offer does not apply to
+    this subscription shows none either. Without a customer id no experiment is entered.
+    """
     if reason_code is None:
-        return []  # the customer skipped the survey and asked to cancel: do not stand in the way
-    offer_ids = flow.default_offers
+        return (
+            [],
+            {},
+        )  # the customer skipped the survey and asked to cancel: do not stand in the way
+    slots = flow.default_offers
     for rule in flow.rules:
         if rule_matches(rule, reason_code, snapshot):
-            offer_ids = rule.offers
+            slots = rule.offers
             break
     chosen: list[Offer] = []
+    assignments: dict[str, str] = {}
     seen: set[str] = set()
-    for offer_id in offer_ids:
+    for slot in slots:
+        if len(chosen) >= flow.max_offers:
+            break
+        if isinstance(slot, Experiment):
+            if customer_id is None:
+                continue
+            arm = assign_arm(slot, customer_id)
+            assignments[slot.id] = arm
+            if arm == HOLDOUT:
+                continue
+            offer_id = arm
+        else:
+            offer_id = slot
         offer = flow.offers.get(offer_id)
         if offer is None or offer_id in seen or not offer_applies(offer, snapshot):
             continue
         seen.add(offer_id)
         chosen.append(offer)
-        if len(chosen) >= flow.max_offers:
-            break
-    return chosen
+    return chosen, assignments

@@ -8,6 +8,7 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 ${imports if imports else ""}
+import cancelpage.models  # custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = ${repr(up_revision)}
