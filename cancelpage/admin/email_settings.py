@@ -164,7 +164,8 @@ def emails_days() -> Response:
         context = overview_context(locale, days_value=raw, days_error=sentence(str(exc)))
         return page(TEMPLATE, "settings", **context)
     db.session.commit()
-    message = "Dunning emails go out on days " + overview_context(locale)["days_value"] + "."
+    days = ", ".join(map(str, emails.dunning_days(merchant())))
+    message = f"Dunning emails go out on days {days}."
     return saved("admin.emails", message, TEMPLATE, "settings", **overview_context(locale))
 
 
