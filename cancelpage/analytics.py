@@ -822,7 +822,7 @@ def stream_csv(
 ) -> Iterator[str]:
     """CSV text chunks: the header, then one chunk per partition of `statement` (run with
     execution_options(yield_per=...) so rows come through a server-side cursor and memory stays
-    flat however many there are). Text cells go through _cell."""
+    flat however many there are). `to_row` passes text from Stripe or customers through _cell."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
