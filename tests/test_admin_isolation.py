@@ -16,21 +16,31 @@ from cancelpage import api_keys, create_app, flow_drafts
 from cancelpage.admin.common import PUBLIC_ENDPOINTS
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug, create_merchant
-from cancelpage.models import ApiKey, CancelSession, FlowVersion, Merchant, MerchantUser
+from cancelpage.models import (
+    ApiKey,
+    CancelSession,
+    FlowVersion,
+    Merchant,
+    MerchantUser,
+    RecoveryCase,
+)
 
 B_NAME = "Beta Secret Corp"
 B_OFFER = "Beta-only offer"
 B_EMAIL = "owner@beta.example"
 B_STRIPE_KEY = "sk_test_betabetabeta1234"
 B_WEBHOOK = "whsec_betabetabetabeta9876"
+B_PAYER = "cus_BetaPayer"
+B_INVOICE = "in_BetaInvoice"
+B_AMOUNT = "4,242.42"  # as the analytics page would show B's amount at risk
 
 
 def admin_routes() -> list[Any]:
-    """(endpoint, method) for every dashboard route, read from the app's url_map."""
+    """(endpoint, method) for every dashboard route (analytics included), from the url_map."""
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SEED_DEMO": False})
     params = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("admin."):
+        if rule.endpoint.startswith(("admin.", "analytics.")):
             for method in sorted((rule.methods or set()) & {"GET", "POST"}):
                 params.append(pytest.param(rule, method, id=f"{method} {rule.rule}"))
     return params
@@ -69,8 +79,19 @@ FORM = {
 
 def test_every_admin_route_is_covered() -> None:
     arguments = {arg for param in ROUTES for arg in param.values[0].arguments}
-    assert arguments <= {"key_id", "index", "offer_id", "version_id", "section", "token"}
-    assert len(ROUTES) >= 35
+    assert arguments <= {
+        "key_id",
+        "index",
+        "offer_id",
+        "version_id",
+        "section",
+        "token",
+        "experiment_id",
+    }
+    assert len(ROUTES) >= 40
+    assert {"analytics.dashboard", "analytics.export_dunning"} <= {
+        param.values[0].endpoint for param in ROUTES
+    }
 
 
 @pytest.fixture
@@ -88,6 +109,17 @@ def beta(app: Flask, merchant: Any) -> dict[str, Any]:
         b.flow_draft = data
         version = flow_drafts.publish(b)
         key, _ = api_keys.create_key(b, "Beta backend")
+        db.session.add(
+            RecoveryCase(
+                merchant_id=b.id,
+                kind="payment_failed",
+                ref=B_INVOICE,
+                customer_id=B_PAYER,
+                invoice_id=B_INVOICE,
+                amount_due=424242,
+                currency="usd",
+            )
+        )
         db.session.commit()
         ids = {"key_id": key.id, "version_id": version.id, "prefix": key.prefix}
     add_user(app, "beta", B_EMAIL)
@@ -116,7 +148,10 @@ def snapshot(app: Flask) -> Any:
             )
         ).all()
         sessions = db.session.scalar(sa.select(sa.func.count()).select_from(CancelSession))
-        return row, users, keys, versions, sessions
+        cases = db.session.execute(
+            sa.select(RecoveryCase.id, RecoveryCase.status, RecoveryCase.closed_at)
+        ).all()
+        return row, users, keys, versions, sessions, cases
 
 
 def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
@@ -127,6 +162,7 @@ def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
         "index": 0,
         "section": "reasons",
         "token": "not-a-reset-token",
+        "experiment_id": "b_experiment",
     }
     with app.test_request_context():
         return url_for(rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
@@ -164,6 +200,9 @@ def test_a_user_of_another_merchant_cannot_see_or_change_it(
         B_STRIPE_KEY[-4:],
         "Beta copy",
         "9876",
+        B_PAYER,
+        B_INVOICE,
+        B_AMOUNT,
     ):
         assert secret not in body, (secret, body[:2000])
     assert snapshot(app) == before
