@@ -1,12 +1,14 @@
 """Benchmark the analytics dashboard and CSV export on one merchant with many sessions.
 
 Prints figures; it is not a test. Loads N simulated sessions (default 1,000,000, all inside the
-last 91 days so every dashboard query reads all of them), then times each dashboard query, the
-whole page and the CSV export (rows/s; peak RSS of a fresh process that only exports).
+last 91 days so every dashboard query reads all of them) and M failed invoices (default 100,000),
+then times each dashboard query, the whole page and the CSV exports (rows/s; peak RSS of a fresh
+process that only exports sessions).
 
     python bench/analytics_bench.py sqlite:////tmp/cp_bench.sqlite
     python bench/analytics_bench.py postgresql://postgres@127.0.0.1:5432/cp_bench
     python bench/analytics_bench.py URL --sessions 100000     # a quicker run
+    python bench/analytics_bench.py URL --cases 1000000       # more failed invoices
     python bench/analytics_bench.py URL --skip-load           # time again, keep the data
 
 The database is emptied first (drop_all): point it at a database of its own.
@@ -36,7 +38,7 @@ from cancelpage import analytics, create_app, simulate  # noqa: E402
 from cancelpage.config import normalise_database_url  # noqa: E402
 from cancelpage.extensions import db  # noqa: E402
 from cancelpage.merchants import by_slug, create_merchant, publish_flow  # noqa: E402
-from cancelpage.models import CancelSession, SubscriptionStatus  # noqa: E402
+from cancelpage.models import CancelSession, RecoveryCase, SubscriptionStatus  # noqa: E402
 
 SLUG = "bench"
 BATCH = 20_000
@@ -77,7 +79,21 @@ def rows(
         yield row, statuses
 
 
-def load(url: str, count: int, now: datetime) -> None:
+def load_cases(engine: sa.Engine, count: int, merchant_id: int, now: datetime) -> None:
+    """Failed invoices, inserted in batches (executemany) on either engine."""
+    batch: list[dict[str, Any]] = []
+    for case in simulate.generate_cases(count, now, seed=11):
+        batch.append(simulate.case_row(case, merchant_id, "bench"))
+        if len(batch) >= BATCH:
+            with engine.begin() as conn:
+                conn.execute(RecoveryCase.__table__.insert(), batch)
+            batch.clear()
+    if batch:
+        with engine.begin() as conn:
+            conn.execute(RecoveryCase.__table__.insert(), batch)
+
+
+def load(url: str, count: int, cases: int, now: datetime) -> None:
     app = make_app(url)
     with app.app_context():
         db.drop_all()
@@ -93,6 +109,10 @@ def load(url: str, count: int, now: datetime) -> None:
             load_sqlite(engine, rows(count, merchant.id, version.id, now))
         took = time.perf_counter() - started
         print(f"loaded {count:,} sessions in {took:.1f} s ({count / took:,.0f} rows/s)")
+        started = time.perf_counter()
+        load_cases(engine, cases, merchant.id, now)
+        took = time.perf_counter() - started
+        print(f"loaded {cases:,} failed invoices in {took:.1f} s")
         started = time.perf_counter()
         if engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -184,7 +204,11 @@ def measure(url: str, now: datetime) -> None:
         merchant = by_slug(SLUG)
         assert merchant is not None
         total = db.session.scalar(sa.select(sa.func.count()).select_from(CancelSession))
-        print(f"{db.engine.dialect.name}: {total:,} sessions; load average {os.getloadavg()}")
+        cases = db.session.scalar(sa.select(sa.func.count()).select_from(RecoveryCase))
+        print(
+            f"{db.engine.dialect.name}: {total:,} sessions, {cases:,} failed invoices; "
+            f"load average {os.getloadavg()}"
+        )
         quarter = analytics.Filters.from_args({}, now.date())
         with_comment = analytics.comments(merchant.id, quarter, limit=25)
         print("dashboard queries (all sessions in range):")
@@ -205,6 +229,10 @@ def measure(url: str, now: datetime) -> None:
             ),
             ("weekly trend", lambda: analytics.weekly(merchant.id, quarter)),
             ("experiments (arms + verdict)", lambda: analytics.experiments(merchant, quarter, now)),
+            (
+                "failed payments (dunning summary)",
+                lambda: analytics.dunning_summary(merchant, quarter, now),
+            ),
         ]
         segments = {
             "plan=Team": {"plan": "Team"},
@@ -217,6 +245,11 @@ def measure(url: str, now: datetime) -> None:
             queries.append((f"overview, {name}", lambda f=f: analytics.overview(merchant, f)))
         slowest = max(timed(label, run) for label, run in queries)
         print(f"slowest dashboard query (median): {slowest:.3f} s")
+        timed(
+            "dunning CSV export (all cases)",
+            lambda: sum(len(c) for c in analytics.export_dunning(merchant.id, quarter, now)),
+            repeat=1,
+        )
 
     @app.before_request
     def sign_in() -> None:
@@ -274,6 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="database URL (own database: it is emptied)")
     parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--cases", type=int, default=100_000, help="failed invoices")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--export-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--now", help=argparse.SUPPRESS)
@@ -283,7 +317,7 @@ def main() -> None:
         export_only(args.url, now)
         return
     if not args.skip_load:
-        load(args.url, args.sessions, now)
+        load(args.url, args.sessions, args.cases, now)
     measure(args.url, now)
 
 

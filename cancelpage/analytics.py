@@ -1,4 +1,5 @@
-"""Retention analytics for one merchant: definitions, dashboard queries, experiments, CSV export.
+"""Retention analytics for one merchant: definitions, dashboard queries, experiments, failed-payment
+recovery, CSV exports.
 
 Definitions (the dashboard states the same words):
 
@@ -25,6 +26,8 @@ Definitions (the dashboard states the same words):
   denominator. **MRR retained at 30 days** of an offer: the snapshot MRR (list price, before the
   offer) of the sessions that accepted it and are retained at 30 days.
 * **Experiments**: see cancelpage.stats for the decision rule.
+* **Failed-payment recovery** (dunning): see dunning_summary; recovery rate = recovered /
+  (recovered + lost) cases, open cases left out.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -52,6 +55,7 @@ from .models import (
     ExperimentDecision,
     FlowVersion,
     Merchant,
+    RecoveryCase,
     SubscriptionStatus,
 )
 
@@ -610,16 +614,23 @@ class Week:
         return stats.Proportion(self.saved, self.saved + self.cancelled)
 
 
-def weekly(merchant_id: int, f: Filters) -> list[Week]:
-    """Sessions, saves and cancels per week (Monday to Sunday, UTC) over the range, gaps as 0."""
+def week_index(column: Any, f: Filters) -> tuple[date, int, ColumnElement[int]]:
+    """The range's first Monday, its number of weeks (Monday to Sunday, UTC), and the index of
+    the week `column` (a UTC datetime inside the range) falls in."""
     first_monday = f.start - timedelta(days=f.start.weekday())
     weeks = (f.end - first_monday).days // 7 + 1
     origin = datetime.combine(first_monday, time(), UTC)
     # Plain comparisons with each week's end: the same on every engine, exact at the boundaries.
     week = sa.case(
-        *((S.created_at < origin + timedelta(weeks=i + 1), i) for i in range(weeks - 1)),
+        *((column < origin + timedelta(weeks=i + 1), i) for i in range(weeks - 1)),
         else_=weeks - 1,
     )
+    return first_monday, weeks, week
+
+
+def weekly(merchant_id: int, f: Filters) -> list[Week]:
+    """Sessions, saves and cancels per week (Monday to Sunday, UTC) over the range, gaps as 0."""
+    first_monday, weeks, week = week_index(S.created_at, f)
     rows = db.session.execute(
         sa.select(week, S.outcome, sa.func.count())
         .where(*_where(merchant_id, f))
@@ -806,11 +817,27 @@ def _cell(value: str | None) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
+def stream_csv(
+    header: Iterable[str], statement: sa.Executable, to_row: Callable[[Any], Iterable[Any]]
+) -> Iterator[str]:
+    """CSV text chunks: the header, then one chunk per partition of `statement` (run with
+    execution_options(yield_per=...) so rows come through a server-side cursor and memory stays
+    flat however many there are). `to_row` passes text from Stripe or customers through _cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    yield buffer.getvalue()
+    for partition in db.session.execute(statement).partitions():
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(to_row(row) for row in partition)
+        yield buffer.getvalue()
+
+
 def export_sessions(
     merchant_id: int, f: Filters, now: datetime, batch: int = 2000
 ) -> Iterator[str]:
-    """The segment's sessions as CSV text chunks, oldest first, read `batch` rows at a time
-    through a server-side cursor so that memory stays flat however many rows there are.
+    """The segment's sessions as CSV text chunks, oldest first, read `batch` rows at a time.
 
     retained_N is blank for sessions younger than N days (not known yet)."""
     columns = (
@@ -834,46 +861,212 @@ def export_sessions(
         S.flow_version_id,
         S.live,
     )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+
+    def to_row(row: Any) -> tuple[Any, ...]:
+        created = row.created_at
+        retained = [
+            ("yes" if value else "no") if created <= now - timedelta(days=days) else ""
+            for days, value in zip(
+                RETENTION_DAYS, (row.retained_30, row.retained_60, row.retained_90), strict=True
+            )
+        ]
+        return (
+            row.id,
+            created.isoformat(),
+            row.completed_at.isoformat() if row.completed_at else "",
+            _cell(row.customer_id),
+            _cell(row.subscription_id),
+            _cell(row.plan),
+            row.mrr,
+            row.currency,
+            _cell(row.reason),
+            _cell(row.comment),
+            " ".join(row.offers_shown or []),
+            row.outcome or "",
+            row.accepted_offer or "",
+            ";".join(f"{k}={v}" for k, v in sorted((row.assignments or {}).items())),
+            *retained,
+            row.flow_version_id or "",
+            "yes" if row.live else "no",
+        )
+
     statement = (
         sa.select(*columns)
         .where(*_where(merchant_id, f))
         .order_by(S.created_at, S.id)
         .execution_options(yield_per=batch)
     )
-    for partition in db.session.execute(statement).partitions():
-        buffer.seek(0)
-        buffer.truncate()
-        for row in partition:
-            created = row.created_at
-            retained = [
-                ("yes" if value else "no") if created <= now - timedelta(days=days) else ""
-                for days, value in zip(
-                    RETENTION_DAYS, (row.retained_30, row.retained_60, row.retained_90), strict=True
-                )
-            ]
-            writer.writerow(
-                (
-                    row.id,
-                    created.isoformat(),
-                    row.completed_at.isoformat() if row.completed_at else "",
-                    _cell(row.customer_id),
-                    _cell(row.subscription_id),
-                    _cell(row.plan),
-                    row.mrr,
-                    row.currency,
-                    _cell(row.reason),
-                    _cell(row.comment),
-                    " ".join(row.offers_shown or []),
-                    row.outcome or "",
-                    row.accepted_offer or "",
-                    ";".join(f"{k}={v}" for k, v in sorted((row.assignments or {}).items())),
-                    *retained,
-                    row.flow_version_id or "",
-                    "yes" if row.live else "no",
-                )
-            )
-        yield buffer.getvalue()
+    return stream_csv(CSV_COLUMNS, statement, to_row)
+
+
+# ---- failed-payment recovery (dunning) -------------------------------------------------------
+
+R = RecoveryCase
+DUNNING_CSV_COLUMNS = (
+    "case_id",
+    "opened_at",
+    "closed_at",
+    "status",
+    "close_reason",
+    "customer_id",
+    "subscription_id",
+    "invoice_id",
+    "amount_due",
+    "amount_recovered",
+    "currency",
+)
+
+
+def _dunning_where(merchant_id: int, f: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    """The merchant's failed-payment cases opened in the range and by `now`, read through
+    ix_recovery_case_opened. The plan, reason, offer and experiment filters describe cancel
+    sessions: not applied."""
+    return [
+        R.merchant_id == merchant_id,
+        R.kind == "payment_failed",
+        R.opened_at >= f.start_at,
+        R.opened_at < f.end_at,
+        R.opened_at <= now,
+    ]
+
+
+def _status_at(now: datetime) -> ColumnElement[str]:
+    """The case's status as known at `now`: one closed later was still open then."""
+    return sa.case((R.closed_at > now, "open"), else_=R.status)
+
+
+@dataclass(frozen=True)
+class DunningWeek:
+    start: date  # a Monday
+    opened: int
+    recovered: int
+    lost: int
+
+    @property
+    def recovery_rate(self) -> stats.Proportion:
+        return stats.Proportion(self.recovered, self.recovered + self.lost)
+
+
+@dataclass(frozen=True)
+class DunningSummary:
+    opened: int
+    recovered: int
+    lost: int
+    recovered_revenue: dict[str, int]  # currency -> minor units
+    at_risk: dict[str, int]  # amount due of the cases still open, currency -> minor units
+    weeks: list[DunningWeek]
+
+    @property
+    def closed(self) -> int:
+        return self.recovered + self.lost
+
+    @property
+    def open(self) -> int:
+        return self.opened - self.closed
+
+    @property
+    def recovery_rate(self) -> stats.Proportion:
+        """Recovered / (recovered + lost): cases still open are not in the denominator."""
+        return stats.Proportion(self.recovered, self.closed)
+
+
+def dunning_summary(merchant: Merchant, f: Filters, now: datetime) -> DunningSummary:
+    """Failed-payment recovery over the date range, as known at `now`, in one read.
+
+    * A **case** is one failed invoice (kind ``payment_failed``), dated by when it opened (the
+      first failed payment), in UTC. Only the date range applies; the other filters describe
+      cancel sessions. Its outcome is the one known at `now`, even if it came after the range.
+    * **Recovered**: the invoice was paid later. **Lost**: the invoice was voided or marked
+      uncollectible, or the subscription ended. **Open**: neither yet.
+    * **Recovery rate** = recovered / (recovered + lost), i.e. over the cases closed by `now`;
+      open cases are left out of the denominator. With a Wilson interval (stats.Proportion).
+    * **Recovered revenue** is what failed invoices later paid after a dunning case opened: the
+      sum of ``amount_recovered`` (the invoice's amount paid) of recovered cases, per currency.
+    * **At risk**: the sum of ``amount_due`` of the cases still open, per currency.
+    * Weekly: cases opened per week (Monday to Sunday, UTC), with how many were recovered and
+      lost by `now`.
+    """
+    first_monday, weeks, week = week_index(R.opened_at, f)
+    status = _status_at(now)
+    rows = db.session.execute(
+        sa.select(
+            week,
+            status,
+            R.currency,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(R.amount_recovered), 0),
+            sa.func.coalesce(sa.func.sum(R.amount_due), 0),
+        )
+        .where(*_dunning_where(merchant.id, f, now))
+        .group_by(week, status, R.currency)
+    ).all()
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    recovered_revenue: dict[str, int] = defaultdict(int)
+    at_risk: dict[str, int] = defaultdict(int)
+    for index, case_status, currency, count, recovered_sum, due_sum in rows:
+        counts[int(index)][case_status] += count
+        if case_status == "recovered":
+            recovered_revenue[currency or ""] += int(recovered_sum or 0)
+        elif case_status == "open":
+            at_risk[currency or ""] += int(due_sum or 0)
+    by_week = [
+        DunningWeek(
+            first_monday + timedelta(weeks=i),
+            sum(counts[i].values()),
+            counts[i]["recovered"],
+            counts[i]["lost"],
+        )
+        for i in range(weeks)
+    ]
+    return DunningSummary(
+        opened=sum(w.opened for w in by_week),
+        recovered=sum(w.recovered for w in by_week),
+        lost=sum(w.lost for w in by_week),
+        recovered_revenue={c: v for c, v in sorted(recovered_revenue.items()) if v},
+        at_risk={c: v for c, v in sorted(at_risk.items()) if v},
+        weeks=by_week,
+    )
+
+
+def export_dunning(merchant_id: int, f: Filters, now: datetime, batch: int = 2000) -> Iterator[str]:
+    """The range's failed-payment cases as CSV text chunks, oldest first, as known at `now`
+    (a case closed later shows as open, with no close date). Ids, amounts, status and dates
+    only: no email address or other customer detail."""
+    closed_at = sa.case((R.closed_at > now, None), else_=R.closed_at)
+    close_reason = sa.case((R.closed_at > now, None), else_=R.close_reason)
+    statement = (
+        sa.select(
+            R.id,
+            R.opened_at,
+            closed_at.label("closed_at"),
+            _status_at(now).label("status"),
+            close_reason.label("close_reason"),
+            R.customer_id,
+            R.subscription_id,
+            R.invoice_id,
+            R.amount_due,
+            R.amount_recovered,
+            R.currency,
+        )
+        .where(*_dunning_where(merchant_id, f, now))
+        .order_by(R.opened_at, R.id)
+        .execution_options(yield_per=batch)
+    )
+
+    def to_row(row: Any) -> tuple[Any, ...]:
+        recovered = row.status == "recovered"
+        return (
+            row.id,
+            row.opened_at.isoformat(),
+            row.closed_at.isoformat() if row.closed_at else "",
+            row.status,
+            row.close_reason or "",
+            _cell(row.customer_id),
+            _cell(row.subscription_id),
+            _cell(row.invoice_id),
+            "" if row.amount_due is None else row.amount_due,
+            row.amount_recovered if recovered and row.amount_recovered is not None else "",
+            row.currency or "",
+        )
+
+    return stream_csv(DUNNING_CSV_COLUMNS, statement, to_row)

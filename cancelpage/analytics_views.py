@@ -1,4 +1,4 @@
-"""Merchant analytics pages under /admin/analytics: dashboard, comments, CSV export, experiments.
+"""Merchant analytics pages under /admin/analytics: dashboard, comments, CSV exports, experiments.
 
 Who is signed in is decided by the dashboard's own gate (admin.common.sign_in_gate), which puts
 the signed-in user's merchant in `g.merchant` and the user in `g.actor`.
@@ -6,6 +6,7 @@ the signed-in user's merchant in `g.merchant` and the user in `g.actor`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,13 +59,24 @@ def comments() -> Response:
 @bp.get("/sessions.csv")
 def export_sessions() -> Response:
     """Every session of the segment as CSV, streamed in batches."""
-    merchant = current_merchant()
     now = clock()
     f = analytics.Filters.from_args(request.args, now.date())
-    rows = analytics.export_sessions(merchant.id, f, now)
-    filename = f"cancelpage-sessions-{merchant.slug}-{f.start}-{f.end}.csv"
+    return csv_download("sessions", f, analytics.export_sessions(current_merchant().id, f, now))
+
+
+@bp.get("/dunning.csv")
+def export_dunning() -> Response:
+    """The failed-payment cases opened in the date range as CSV, streamed in batches."""
+    now = clock()
+    f = analytics.Filters.from_args(request.args, now.date())
+    return csv_download("dunning", f, analytics.export_dunning(current_merchant().id, f, now))
+
+
+def csv_download(name: str, f: analytics.Filters, chunks: Iterator[str]) -> Response:
+    """A streamed CSV attachment named after the merchant and the date range."""
+    filename = f"cancelpage-{name}-{current_merchant().slug}-{f.start}-{f.end}.csv"
     return Response(
-        stream_with_context(rows),
+        stream_with_context(chunks),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -118,6 +130,7 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
         main_currency=main_currency,
         best_offer=analytics.keeps_most_at_30(offers, main_currency),
         experiments=analytics.experiments(merchant, f, now),
+        dunning=analytics.dunning_summary(merchant, f, now),
         plans=sorted({g.plan for g in groups if g.plan} | ({f.plan} if f.plan else set())),
         alpha=stats.ALPHA,
         power=stats.POWER,
@@ -130,8 +143,9 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
 @click.option("--merchant", "slug", default=DEMO_SLUG, show_default=True)
 @click.option("--sessions", "count", default=3000, show_default=True, help="How many sessions.")
 @click.option("--days", default=91, show_default=True, help="Spread over this many past days.")
+@click.option("--cases", default=300, show_default=True, help="How many failed invoices.")
 @click.option("--seed", default=1, show_default=True)
-def simulate_command(slug: str, count: int, days: int, seed: int) -> None:
+def simulate_command(slug: str, count: int, days: int, cases: int, seed: int) -> None:
     """Fill a merchant's dashboard with a simulated quarter (publishes the simulation's flow)."""
     db.create_all()
     merchant = ensure_demo_merchant() if slug == DEMO_SLUG else by_slug(slug)
@@ -139,6 +153,12 @@ def simulate_command(slug: str, count: int, days: int, seed: int) -> None:
         raise click.ClickException(f"no merchant {slug!r}")
     version = publish_flow(merchant, simulate.simulation_flow())
     sims = list(simulate.generate(count, datetime.now(UTC), seed, days=days))
-    simulate.write_sessions(sims, merchant.id, version.id, f"cli-{seed}-{datetime.now(UTC)}", seed)
+    tag = f"cli-{seed}-{datetime.now(UTC)}"
+    simulate.write_sessions(sims, merchant.id, version.id, tag, seed)
+    failed = list(simulate.generate_cases(cases, datetime.now(UTC), seed, days=days))
+    simulate.write_cases(failed, merchant.id, tag)
     db.session.commit()
-    click.echo(f"Wrote {count} simulated sessions for {merchant.slug!r}; open /admin/analytics/.")
+    click.echo(
+        f"Wrote {count} simulated sessions and {cases} failed invoices for {merchant.slug!r}; "
+        "open /admin/analytics/."
+    )

@@ -277,6 +277,8 @@ class RecoveryCase(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("merchant_id", "kind", "ref"),
         sa.Index("ix_recovery_case_subscription", "merchant_id", "subscription_id"),
+        # Analytics: one merchant's failed payments opened over a date range.
+        sa.Index("ix_recovery_case_opened", "merchant_id", "kind", "opened_at"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

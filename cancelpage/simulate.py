@@ -1,5 +1,6 @@
 """A simulated population of cancel sessions with known behaviour, for tests, the benchmark and
-the demo dashboard (`flask --app cancelpage analytics simulate`).
+the demo dashboard (`flask --app cancelpage analytics simulate`), and failed invoices with known
+outcomes for the dunning figures.
 
 The generator is seeded and pure: it returns plain records saying what each customer did. Writing
 them as rows is separate (`write_sessions` through the ORM, `session_rows` for bulk inserts).
@@ -17,7 +18,7 @@ from typing import Any
 from . import flows
 from .analytics import record_subscription_status
 from .extensions import db
-from .models import CancelSession
+from .models import CancelSession, RecoveryCase
 
 # The simulated merchant's flow: the default offers plus a fixed-amount discount, and one
 # experiment (the 25% discount against a holdout) leading the offers of every reason but "unused".
@@ -308,3 +309,84 @@ def write_sessions(
     random.Random(seed).shuffle(changes)
     for subscription_id, moment, status in changes:
         record_subscription_status(merchant_id, subscription_id, status, moment)
+
+
+# ---- failed payments -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimCase:
+    """One simulated failed invoice and how it ended; the ground truth of the dunning figures."""
+
+    index: int
+    customer_id: str
+    subscription_id: str
+    invoice_id: str
+    opened_at: datetime
+    amount_due: int
+    currency: str
+    status: str  # open | recovered | lost, as of `now`
+    closed_at: datetime | None
+    amount_recovered: int | None  # what the invoice paid, when recovered
+
+
+CASE_OUTCOMES = {"recovered": 0.55, "lost": 0.30}  # else still open by the end of the sequence
+CASE_DAYS = {"recovered": (0.5, 14.0), "lost": (14.0, 30.0)}  # when the case closes, in days
+
+
+def generate_cases(count: int, now: datetime, seed: int, days: int = 91) -> Iterator[SimCase]:
+    """`count` failed invoices opened uniformly over the `days` before `now` (seeded). A case
+    whose outcome would come after `now` is still open."""
+    rng = random.Random(seed)
+    plan_weights = [p[4] for p in PLANS]
+    for i in range(count):
+        opened = (now - timedelta(seconds=rng.randrange(1, days * 86400))).replace(microsecond=0)
+        _, amount, currency, _, _ = rng.choices(PLANS, plan_weights)[0]
+        u = rng.random()
+        status = "recovered" if u < CASE_OUTCOMES["recovered"] else "open"
+        if status == "open" and u < CASE_OUTCOMES["recovered"] + CASE_OUTCOMES["lost"]:
+            status = "lost"
+        closed = None
+        if status != "open":
+            closed = opened + timedelta(days=rng.uniform(*CASE_DAYS[status]))
+            if closed > now:
+                status, closed = "open", None
+        yield SimCase(
+            index=i,
+            customer_id=f"cus_dun{seed}_{i}",
+            subscription_id=f"sub_dun{seed}_{i}",
+            invoice_id=f"in_dun{seed}_{i}",
+            opened_at=opened,
+            amount_due=amount,
+            currency=currency,
+            status=status,
+            closed_at=closed.replace(microsecond=0) if closed else None,
+            amount_recovered=amount if status == "recovered" else None,
+        )
+
+
+def case_row(case: SimCase, merchant_id: int, tag: str) -> dict[str, Any]:
+    """The recovery_case columns of a simulated failed invoice (for ORM and bulk inserts); `tag`
+    keeps the unique ref apart from earlier runs with the same seed."""
+    reasons = {"recovered": "invoice paid", "lost": "invoice uncollectible", "open": None}
+    return {
+        "merchant_id": merchant_id,
+        "kind": "payment_failed",
+        "ref": f"{tag}:{case.invoice_id}",
+        "customer_id": case.customer_id,
+        "subscription_id": case.subscription_id,
+        "invoice_id": case.invoice_id,
+        "status": case.status,
+        "amount_due": case.amount_due,
+        "amount_recovered": case.amount_recovered,
+        "currency": case.currency,
+        "close_reason": reasons[case.status],
+        "opened_at": case.opened_at,
+        "closed_at": case.closed_at,
+    }
+
+
+def write_cases(cases: list[SimCase], merchant_id: int, tag: str) -> None:
+    """Insert the failed invoices as recovery cases (no emails queued). Caller commits."""
+    db.session.add_all(RecoveryCase(**case_row(case, merchant_id, tag)) for case in cases)
+    db.session.flush()

@@ -34,14 +34,17 @@ B_STRIPE_KEY = "sk_test_betabetabeta1234"
 B_WEBHOOK = "whsec_betabetabetabeta9876"
 B_SUBJECT = "Beta-only email subject"
 B_CUSTOMER = "customer@beta.example"
+B_PAYER = "cus_BetaPayer"
+B_INVOICE = "in_BetaInvoice"
+B_AMOUNT = "4,242.42"  # as the analytics page would show B's amount at risk
 
 
 def admin_routes() -> list[Any]:
-    """(endpoint, method) for every dashboard route, read from the app's url_map."""
+    """(endpoint, method) for every dashboard route (analytics included), from the url_map."""
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SEED_DEMO": False})
     params = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("admin."):
+        if rule.endpoint.startswith(("admin.", "analytics.")):
             for method in sorted((rule.methods or set()) & {"GET", "POST"}):
                 params.append(pytest.param(rule, method, id=f"{method} {rule.rule}"))
     return params
@@ -94,8 +97,12 @@ def test_every_admin_route_is_covered() -> None:
         "token",
         "kind",
         "row_id",
+        "experiment_id",
     }
-    assert len(ROUTES) >= 35
+    assert len(ROUTES) >= 40
+    assert {"analytics.dashboard", "analytics.export_dunning"} <= {
+        param.values[0].endpoint for param in ROUTES
+    }
 
 
 @pytest.fixture
@@ -113,17 +120,25 @@ def beta(app: Flask, merchant: Any) -> dict[str, Any]:
         b.flow_draft = data
         version = flow_drafts.publish(b)
         key, _ = api_keys.create_key(b, "Beta backend")
-        emails.set_copy(b, "dunning_1", B_SUBJECT, None)
-        emails.set_copy(b, "dunning_1", B_SUBJECT, None, locale="de")
-        case = RecoveryCase(merchant_id=b.id, kind="payment_failed", ref="in_b", customer_id="c")
+        case = RecoveryCase(
+            merchant_id=b.id,
+            kind="payment_failed",
+            ref=B_INVOICE,
+            customer_id=B_PAYER,
+            invoice_id=B_INVOICE,
+            amount_due=424242,
+            currency="usd",
+        )
         db.session.add(case)
         db.session.flush()
+        emails.set_copy(b, "dunning_1", B_SUBJECT, None)
+        emails.set_copy(b, "dunning_1", B_SUBJECT, None, locale="de")
         row = outbox.queue(
             b,
             kind="dunning_1",
             dedupe_key="case:b:1",
             to_address=B_CUSTOMER,
-            customer_id="c",
+            customer_id=B_PAYER,
             locale="en",
             data={"amount": 100, "currency": "eur"},
             case=case,
@@ -173,7 +188,10 @@ def snapshot(app: Flask) -> Any:
                 OutboxEmail.id, OutboxEmail.status, OutboxEmail.attempts, OutboxEmail.due_at
             ).where(OutboxEmail.merchant_id == b.id)
         ).all()
-        return row, users, keys, versions, sessions, copies, mail
+        cases = db.session.execute(
+            sa.select(RecoveryCase.id, RecoveryCase.status, RecoveryCase.closed_at)
+        ).all()
+        return row, users, keys, versions, sessions, cases, copies, mail
 
 
 def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
@@ -186,6 +204,7 @@ def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
         "token": "not-a-reset-token",
         "kind": "dunning_1",
         "row_id": beta["row_id"],
+        "experiment_id": "b_experiment",
     }
     with app.test_request_context():
         return url_for(rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
@@ -225,6 +244,9 @@ def test_a_user_of_another_merchant_cannot_see_or_change_it(
         "9876",
         B_SUBJECT,
         B_CUSTOMER,
+        B_PAYER,
+        B_INVOICE,
+        B_AMOUNT,
     ):
         assert secret not in body, (secret, body[:2000])
     assert snapshot(app) == before

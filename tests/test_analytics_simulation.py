@@ -22,7 +22,7 @@ from cancelpage import analytics, analytics_views, create_app, simulate, stats
 from cancelpage.config import normalise_database_url
 from cancelpage.extensions import db
 from cancelpage.merchants import create_merchant, publish_flow
-from cancelpage.models import Merchant, MerchantUser
+from cancelpage.models import Merchant, MerchantUser, RecoveryCase
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 SEED = 7
@@ -38,6 +38,36 @@ NOTHING_KEPT = ("pause_1m", "pause_2m", "free_30d")
 MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 
 Sim = simulate.SimSession
+Case = simulate.SimCase
+CASE_COUNT = 600
+EVIL_CUSTOMER = '=HYPERLINK("http://evil.example")'
+
+
+def special_case(index: int, invoice: str, opened: datetime, **fields: Any) -> Case:
+    base = {
+        "index": index,
+        "customer_id": f"cus_{invoice}",
+        "subscription_id": f"sub_{invoice}",
+        "invoice_id": invoice,
+        "opened_at": opened,
+        "amount_due": 2900,
+        "currency": "usd",
+        "status": "recovered",
+        "closed_at": opened + timedelta(days=2),
+        "amount_recovered": 2900,
+    }
+    return Case(**{**base, **fields})
+
+
+# Acme's failed invoices: the simulated ones, one opened before the quarter, and one whose
+# customer id would be a spreadsheet formula.
+CASES: list[Case] = [
+    *simulate.generate_cases(CASE_COUNT, NOW, SEED),
+    special_case(CASE_COUNT, "in_old", NOW - timedelta(days=120)),
+    special_case(CASE_COUNT + 1, "in_evil", NOW - timedelta(days=3), customer_id=EVIL_CUSTOMER),
+]
+BETA_CASES = 300
+BETA_SEED = SEED + 1
 
 
 def database_url(folder: Any) -> str:
@@ -63,6 +93,14 @@ def quarter_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flas
         merchant = create_merchant("acme", "Acme")
         version = publish_flow(merchant, simulate.simulation_flow())
         simulate.write_sessions(sims, merchant.id, version.id, "quarter", seed=SEED)
+        simulate.write_cases(CASES, merchant.id, "quarter")
+        # Never counted: another merchant's failed invoices, and acme's other kinds of case.
+        beta = create_merchant("beta", "Beta")
+        beta_cases = simulate.generate_cases(BETA_CASES, NOW, BETA_SEED)
+        simulate.write_cases(list(beta_cases), beta.id, "b")
+        for kind in ("card_expiring", "cancel_intent"):
+            decoy = simulate.case_row(CASES[0], merchant.id, kind)
+            db.session.add(RecoveryCase(**{**decoy, "kind": kind, "amount_due": 10**6}))
         db.session.commit()
 
     yield app, sims
@@ -320,6 +358,110 @@ def test_csv_export_has_every_session_once(quarter: list[Sim]) -> None:
             assert row["comment"] == (sim.comment or "")
 
 
+def case_status_at(case: Case, at: datetime) -> str:
+    return case.status if case.closed_at is not None and case.closed_at <= at else "open"
+
+
+def cases_in(f: analytics.Filters, at: datetime) -> list[Case]:
+    return [c for c in CASES if f.start_at <= c.opened_at < f.end_at and c.opened_at <= at]
+
+
+def case_money(cases: list[Case], amount: Callable[[Case], int | None]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for case in cases:
+        totals[case.currency] += amount(case) or 0
+    return {c: v for c, v in sorted(totals.items()) if v}
+
+
+EARLIER = NOW - timedelta(days=20)
+DUNNING_SEGMENTS = [
+    ("quarter", QUARTER, NOW),
+    (
+        "last month",
+        analytics.Filters(datetime(2026, 6, 1).date(), datetime(2026, 6, 30).date()),
+        NOW,
+    ),
+    ("as known 20 days ago", QUARTER, EARLIER),
+]
+
+
+@pytest.mark.parametrize(
+    ("f", "at"), [(f, at) for _, f, at in DUNNING_SEGMENTS], ids=[n for n, _, _ in DUNNING_SEGMENTS]
+)
+def test_dunning_summary_equals_the_ground_truth(
+    quarter: list[Sim], f: analytics.Filters, at: datetime
+) -> None:
+    mine = cases_in(f, at)
+    by_status = defaultdict(list)
+    for case in mine:
+        by_status[case_status_at(case, at)].append(case)
+    assert by_status["open"] and by_status["recovered"] and by_status["lost"]
+    result = analytics.dunning_summary(acme(), f, at)
+    assert result.opened == len(mine)
+    assert result.recovered == len(by_status["recovered"])
+    assert result.lost == len(by_status["lost"])
+    assert result.open == len(by_status["open"])
+    assert result.recovery_rate == stats.Proportion(
+        len(by_status["recovered"]), len(by_status["recovered"]) + len(by_status["lost"])
+    )
+    assert result.recovered_revenue == case_money(
+        by_status["recovered"], lambda c: c.amount_recovered
+    )
+    assert result.at_risk == case_money(by_status["open"], lambda c: c.amount_due)
+    assert set(result.recovered_revenue) == {"usd", "eur"}
+    for week in result.weeks:
+        begin = datetime.combine(week.start, datetime.min.time(), UTC)
+        in_week = [c for c in mine if begin <= c.opened_at < begin + timedelta(days=7)]
+        statuses = Counter(case_status_at(c, at) for c in in_week)
+        assert (week.opened, week.recovered, week.lost) == (
+            len(in_week),
+            statuses["recovered"],
+            statuses["lost"],
+        )
+    assert sum(w.opened for w in result.weeks) == len(mine)
+    assert result.weeks[0].start.weekday() == 0
+
+
+def test_dunning_counts_one_merchant_only(quarter: list[Sim]) -> None:
+    beta = db.session.scalar(db.select(Merchant).where(Merchant.slug == "beta"))
+    assert beta is not None
+    assert analytics.dunning_summary(beta, QUARTER, NOW).opened == BETA_CASES
+    in_quarter = cases_in(QUARTER, NOW)
+    assert analytics.dunning_summary(acme(), QUARTER, NOW).opened == len(in_quarter)
+    assert len(in_quarter) == len(CASES) - 1  # all but the old one; no decoy kind, no beta case
+
+
+def csv_rows(chunks: list[str]) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO("".join(chunks))))
+
+
+@pytest.mark.parametrize("at", [NOW, EARLIER], ids=["now", "20 days ago"])
+def test_dunning_csv_has_every_case_once_as_known_then(quarter: list[Sim], at: datetime) -> None:
+    chunks = list(analytics.export_dunning(acme().id, QUARTER, at, batch=50))
+    mine = cases_in(QUARTER, at)
+    assert len(chunks) == 1 + -(-len(mine) // 50)  # the header, then one chunk per batch
+    assert chunks[0] == ",".join(analytics.DUNNING_CSV_COLUMNS) + "\r\n"
+    rows = csv_rows(chunks)
+    order = sorted(mine, key=lambda c: (c.opened_at, CASES.index(c)))
+    assert [r["invoice_id"] for r in rows] == [c.invoice_id for c in order]
+    for row, case in zip(rows, order, strict=True):
+        status = case_status_at(case, at)
+        assert row["status"] == status
+        assert datetime.fromisoformat(row["opened_at"]) == case.opened_at
+        closed = case.closed_at if status != "open" else None
+        assert row["closed_at"] == (closed.isoformat() if closed else "")
+        assert row["amount_due"] == str(case.amount_due)
+        recovered = case.amount_recovered if status == "recovered" else None
+        assert row["amount_recovered"] == ("" if recovered is None else str(recovered))
+        assert row["currency"] == case.currency
+        assert row["subscription_id"] == case.subscription_id
+        if case.customer_id == EVIL_CUSTOMER:
+            assert row["customer_id"] == "'" + EVIL_CUSTOMER  # never a live spreadsheet formula
+        else:
+            assert row["customer_id"] == case.customer_id
+    assert not any("mail" in column for column in analytics.DUNNING_CSV_COLUMNS)
+
+
 # ---- the page: a merchant answers the three questions from it alone --------------------------
 
 
@@ -421,3 +563,66 @@ def test_csv_download_streams_the_segment(quarter: list[Sim], page_client: Flask
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     starters = [s for s in quarter if s.plan == "Starter" and s.created_at.date() >= PAGE_START]
     assert sorted(r["customer_id"] for r in rows) == sorted(s.customer_id for s in starters)
+
+
+def dollars_and_euros(amounts: dict[str, int]) -> str:
+    signs = {"usd": "$", "eur": "€"}
+    return " · ".join(f"{signs[c]}{v / 100:,.2f}" for c, v in amounts.items())
+
+
+def test_the_dashboard_shows_failed_payment_recovery(
+    quarter: list[Sim], page_client: FlaskClient
+) -> None:
+    html = page_client.get("/admin/analytics/").get_data(as_text=True)
+    page = analytics.Filters(PAGE_START, NOW.date())
+    mine = cases_in(page, NOW)
+    statuses = Counter(case_status_at(c, NOW) for c in mine)
+    recovered = [c for c in mine if case_status_at(c, NOW) == "recovered"]
+    still_open = [c for c in mine if case_status_at(c, NOW) == "open"]
+    closed = statuses["recovered"] + statuses["lost"]
+    rate = stats.Proportion(statuses["recovered"], closed)
+    assert rate.rate is not None
+    low, high = rate.interval
+    revenue = dollars_and_euros(case_money(recovered, lambda c: c.amount_recovered))
+    for title, value in [
+        ("Cases opened", len(mine)),
+        ("Recovered", statuses["recovered"]),
+        ("Lost", statuses["lost"]),
+        ("Still open", statuses["open"]),
+    ]:
+        assert f'<h3>{title}</h3><p class="big">{value}</p>' in html
+    assert (
+        f"Recovered <strong>{revenue}</strong> from {statuses['recovered']} of {closed} closed "
+        f"cases — recovery rate {rate.rate * 100:.1f}% "
+        f'<span class="muted">({low * 100:.1f}–{high * 100:.1f}%)</span>'
+    ) in html
+    at_risk = dollars_and_euros(case_money(still_open, lambda c: c.amount_due))
+    assert f"{at_risk} at risk" in html
+    assert "recovered ÷ closed (recovered + lost)" in html
+    # The definitions, in the issue's words, and the export of the same range.
+    assert "Recovered ÷ closed cases (recovered + lost); cases still open are not in it." in html
+    assert "What failed invoices later paid after a dunning case opened" in html
+    assert (
+        f'href="/admin/analytics/dunning.csv?from={PAGE_START}&amp;to={NOW.date()}" download'
+    ) in html
+    assert " style=" not in html and html.count("<script") == 2
+
+
+def test_dunning_csv_download_streams_the_date_range(
+    quarter: list[Sim], page_client: FlaskClient
+) -> None:
+    response = page_client.get(
+        "/admin/analytics/dunning.csv?from=2026-06-01&to=2026-06-30&plan=Pro"
+    )
+    assert response.status_code == 200 and response.is_streamed
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="cancelpage-dunning-acme-2026-06-01-2026-06-30.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    june = analytics.Filters(datetime(2026, 6, 1).date(), datetime(2026, 6, 30).date())
+    # The plan filter describes cancel sessions: every case of the range is there, and no other.
+    assert sorted(r["invoice_id"] for r in rows) == sorted(
+        c.invoice_id for c in cases_in(june, NOW)
+    )
+    assert rows and not any(r["invoice_id"].startswith(f"in_dun{BETA_SEED}_") for r in rows)

@@ -41,6 +41,7 @@ ROUTES = [
     ("get", "/admin/analytics/"),
     ("get", "/admin/analytics/comments"),
     ("get", "/admin/analytics/sessions.csv"),
+    ("get", "/admin/analytics/dunning.csv"),
     ("post", "/admin/analytics/experiments/price_test"),
 ]
 
