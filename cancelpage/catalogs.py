@@ -28,6 +28,8 @@ MAPPING_FILE = SOURCE_ROOT / "babel.cfg"
 KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None}
 COMMENT_TAGS = ("TRANSLATORS:",)
 PLACEHOLDER_RE = re.compile(r"%\((\w+)\)")
+# {name} in the email copy's str.format-style strings (python-brace-format), kept with braces.
+BRACE_PLACEHOLDER_RE = re.compile(r"\{\w+\}")
 UPDATE_COMMAND = "flask --app cancelpage translations update"
 
 
@@ -108,7 +110,11 @@ def _strings(message: Message) -> tuple[str, ...]:
 
 
 def _placeholders(texts: Iterable[str]) -> set[str]:
-    return {name for text in texts for name in PLACEHOLDER_RE.findall(text or "")}
+    return {
+        name
+        for text in texts
+        for name in (*PLACEHOLDER_RE.findall(text or ""), *BRACE_PLACEHOLDER_RE.findall(text or ""))
+    }
 
 
 def problems(directory: Path = TRANSLATIONS_DIR, root: Path = SOURCE_ROOT) -> list[str]:

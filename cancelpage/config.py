@@ -65,6 +65,7 @@ class Defaults:
     API_RATE_LIMIT = "60 per minute"  # per API key
     LOGIN_RATE_LIMIT = "10 per minute"  # per client address, sign-in and reset requests
     PASSWORD_RESET_MAX_AGE = 3600  # seconds an emailed reset link works
+    TEST_EMAIL_RATE_LIMIT = "20 per hour"  # per merchant, "send me a test" in the dashboard
 
 
 class UnsafeConfig(RuntimeError):

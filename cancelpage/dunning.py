@@ -158,6 +158,7 @@ def on_payment_failed(merchant: Merchant, reader: Reader) -> str:
                 "amount": invoice.amount_remaining,
                 "currency": invoice.currency,
                 "final": step == len(days) and step > 1,
+                "due_since": int(case.opened_at.timestamp()),
             },
             case=case,
             due_at=case.opened_at + timedelta(days=day),

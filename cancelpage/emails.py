@@ -11,7 +11,7 @@ import hashlib
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email import policy
@@ -21,9 +21,10 @@ from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 import sqlalchemy as sa
+from babel.dates import format_skeleton
 from babel.numbers import get_currency_precision
 from flask import current_app, render_template
-from flask_babel import force_locale, format_currency, format_date
+from flask_babel import force_locale, format_currency, format_date, get_locale
 from flask_babel import lazy_gettext as _l
 
 from . import i18n, links
@@ -103,14 +104,18 @@ PLACEHOLDERS = {
     "save": ("merchant", "date"),
 }
 SAMPLE_DATA: dict[str, dict[str, Any]] = {
-    "dunning": {"amount": 2900, "currency": "usd", "final": False},
+    "dunning": {"amount": 2900, "currency": "usd", "final": False, "due_since": 1_772_528_400},
     "card_expiring": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
     "save": {"ends_at": 1_924_992_000},
 }
 
 
 class CopyError(ValueError):
-    """A merchant's subject or body cannot be used as it is."""
+    """A merchant's subject or body cannot be used as it is; ``field`` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SendFailed(Exception):
@@ -130,6 +135,14 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
+
+
+@dataclass(frozen=True)
+class MerchantCopy:
+    """The merchant's own subject and body for one email in one language (None: built-in)."""
+
+    subject: str | None = None
+    body: str | None = None
 
 
 # ---- kinds and copy --------------------------------------------------------------------------
@@ -166,42 +179,106 @@ def default_copy(kind: str, *, final: bool = False) -> Copy:
     return DEFAULT_COPY[kind]
 
 
-def get_copy(merchant: Merchant, kind: str) -> EmailCopy | None:
-    """The merchant's own subject and body for a kind (None: the translated default)."""
-    return db.session.scalar(
-        sa.select(EmailCopy).where(EmailCopy.merchant_id == merchant.id, EmailCopy.kind == kind)
+def copy_locale(merchant: Merchant, locale: str | None) -> str | None:
+    """The EmailCopy.locale new text in ``locale`` is stored under: None (the default-language
+    text, which every language without its own falls back to) for the default language."""
+    if not locale:
+        return None
+    if locale not in i18n.SUPPORTED_LOCALES:
+        raise CopyError(
+            f"unknown language {locale!r}; choose one of {', '.join(i18n.SUPPORTED_LOCALES)}",
+            "locale",
+        )
+    return None if locale == i18n.supported(merchant.default_locale) else locale
+
+
+def copies_of(merchant: Merchant, kind: str) -> list[EmailCopy]:
+    """Every language's own text of one kind (the rows resolve_copy chooses from)."""
+    return list(
+        db.session.scalars(
+            sa.select(EmailCopy).where(EmailCopy.merchant_id == merchant.id, EmailCopy.kind == kind)
+        )
     )
 
 
-def set_copy(merchant: Merchant, kind: str, subject: str | None, body: str | None) -> EmailCopy:
-    """Save a merchant's subject and/or body for one kind; empty values fall back to default."""
+def get_copy(merchant: Merchant, kind: str, locale: str | None = None) -> EmailCopy | None:
+    """The row with the merchant's own subject and body for a kind in one language (None:
+    nothing of their own there). For the default language that is the default-language row,
+    unless a row for that very language exists (left from before the default changed): it is
+    the one customers in that language get, so it is the one shown and edited."""
+    stored = copy_locale(merchant, locale)
+    rows = {row.locale: row for row in copies_of(merchant, kind)}
+    if stored is None:
+        return rows.get(i18n.supported(merchant.default_locale)) or rows.get(None)
+    return rows.get(stored)
+
+
+def set_copy(
+    merchant: Merchant,
+    kind: str,
+    subject: str | None,
+    body: str | None,
+    locale: str | None = None,
+) -> EmailCopy:
+    """Save a merchant's subject and/or body for one kind in one language (None: the default
+    language); empty values fall back (to the default language's text, then the built-in)."""
     if kind not in email_kinds(merchant):
         raise CopyError(f"unknown email {kind!r}; choose one of {', '.join(email_kinds(merchant))}")
+    stored_locale = copy_locale(merchant, locale)
     subject = " ".join((subject or "").split()) or None  # one line: no header injection
     body = (body or "").replace("\r\n", "\n").strip() or None
     if subject and len(subject) > SUBJECT_MAX:
-        raise CopyError(f"the subject is longer than {SUBJECT_MAX} characters")
+        raise CopyError(f"the subject is longer than {SUBJECT_MAX} characters", "subject")
     if body and len(body) > BODY_MAX:
-        raise CopyError(f"the text is longer than {BODY_MAX} characters")
+        raise CopyError(f"the text is longer than {BODY_MAX} characters", "body")
     allowed = PLACEHOLDERS[family(kind)]
-    unknown = {
-        name for text in (subject, body) if text for name in PLACEHOLDER.findall(text)
-    } - set(allowed)
-    if unknown:
-        names = ", ".join("{" + n + "}" for n in allowed)
-        raise CopyError(f"unknown placeholder {sorted(unknown)[0]!r}; this email can use {names}")
-    row = get_copy(merchant, kind) or EmailCopy(merchant_id=merchant.id, kind=kind)
+    for field, text in (("subject", subject), ("body", body)):
+        unknown = set(PLACEHOLDER.findall(text or "")) - set(allowed)
+        if unknown:
+            names = ", ".join("{" + n + "}" for n in allowed)
+            raise CopyError(
+                f"unknown placeholder {sorted(unknown)[0]!r}; this email can use {names}", field
+            )
+    row = get_copy(merchant, kind, locale) or EmailCopy(
+        merchant_id=merchant.id, kind=kind, locale=stored_locale
+    )
     row.subject, row.body = subject, body
     db.session.add(row)
     db.session.flush()
     return row
 
 
-def reset_copy(merchant: Merchant, kind: str) -> None:
-    """Go back to the default (translated) copy for one kind."""
-    db.session.execute(
-        sa.delete(EmailCopy).where(EmailCopy.merchant_id == merchant.id, EmailCopy.kind == kind)
+def reset_copy(merchant: Merchant, kind: str, locale: str | None = None) -> None:
+    """Go back to the fallback for one kind in one language (None: the default language)."""
+    row = get_copy(merchant, kind, locale)
+    if row is not None:
+        db.session.delete(row)
+        db.session.flush()
+
+
+def resolve_copy(
+    rows: Iterable[EmailCopy], locale: str, default_locale: str | None
+) -> MerchantCopy:
+    """Subject and body for a customer in ``locale``, each on its own: the merchant's text in
+    that language, else in their default language, else None (the built-in text, translated)."""
+    texts: dict[str, Any] = {}  # the shape i18n.localized reads: {"subject": .., "de": {..}}
+    for row in rows:
+        own = {"subject": row.subject, "body": row.body}
+        if row.locale is None:
+            texts.update(own)
+        else:
+            texts[row.locale] = own
+    return MerchantCopy(
+        subject=i18n.localized(texts, "subject", locale, default_locale=default_locale),
+        body=i18n.localized(texts, "body", locale, default_locale=default_locale),
     )
+
+
+def builtin_copy(merchant: Merchant, kind: str, locale: str) -> Copy:
+    """The built-in subject, body and button of a kind in ``locale``, placeholders unfilled."""
+    default = default_copy(kind, final=bool(sample_data(merchant, kind).get("final")))
+    with force_locale(locale):
+        return Copy(str(default.subject), str(default.body), str(default.button))
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:
@@ -234,11 +311,15 @@ def placeholder_values(merchant: Merchant, kind: str, data: Mapping[str, Any]) -
     group = family(kind)
     if group == "dunning":
         values["amount"] = money(int(data.get("amount") or 0), str(data.get("currency") or ""))
+        if data.get("due_since"):
+            since = datetime.fromtimestamp(int(data["due_since"]), UTC)
+            values["due_since"] = str(format_date(since, "long"))
     elif group == "card_expiring":
         values["last4"] = str(data.get("last4", ""))
         values["card"] = f"{str(data.get('brand', '')).title()} •••• {values['last4']}"
         month = date(int(data["exp_year"]), int(data["exp_month"]), 1)
-        values["month"] = str(format_date(month, "MMMM yyyy"))
+        # A skeleton, not a pattern: each language's own order and words ("diciembre de 2030").
+        values["month"] = format_skeleton("yMMMM", month, locale=get_locale())
     elif group == "save":
         ends = datetime.fromtimestamp(int(data.get("ends_at") or 0), UTC)
         values["date"] = str(format_date(ends, "long"))
@@ -253,14 +334,14 @@ def render(
     locale: str,
     action_url: str,
     unsubscribe_url: str,
-    own_copy: EmailCopy | None,
+    own_copy: MerchantCopy,
 ) -> RenderedEmail:
     """Subject, HTML and text of one email, in ``locale``, with the merchant's branding."""
     with force_locale(locale):
         values = placeholder_values(merchant, kind, data)
         default = default_copy(kind, final=bool(data.get("final")))
-        subject = fill((own_copy and own_copy.subject) or str(default.subject), values)
-        body = fill((own_copy and own_copy.body) or str(default.body), values)
+        subject = fill(own_copy.subject or str(default.subject), values)
+        body = fill(own_copy.body or str(default.body), values)
         context = {
             "merchant": merchant,
             "brand_color": merchant.brand_color
@@ -312,8 +393,9 @@ def unsubscribe_url(merchant: Merchant, row: OutboxEmail) -> str:
 
 
 def render_row(
-    row: OutboxEmail, merchant: Merchant, case: RecoveryCase | None, own_copy: EmailCopy | None
+    row: OutboxEmail, merchant: Merchant, case: RecoveryCase | None, copies: Iterable[EmailCopy]
 ) -> RenderedEmail:
+    """One outbox row in its language, with the merchant's own text of its kind (``copies``)."""
     return render(
         merchant,
         row.kind,
@@ -321,25 +403,32 @@ def render_row(
         locale=row.locale,
         action_url=action_url(merchant, row, case),
         unsubscribe_url=unsubscribe_url(merchant, row),
-        own_copy=own_copy,
+        own_copy=resolve_copy(copies, row.locale, merchant.default_locale),
     )
 
 
-def preview(merchant: Merchant, kind: str, locale: str | None = None) -> RenderedEmail:
-    """What one kind of email looks like with sample values (for the dashboard's editor)."""
-    if kind not in email_kinds(merchant):
-        raise CopyError(f"unknown email {kind!r}")
+def sample_data(merchant: Merchant, kind: str) -> dict[str, Any]:
+    """Sample values for a test or preview of one kind (the last reminder says it is the last)."""
     data = {**SAMPLE_DATA[family(kind)], "test": True}
     if kind.startswith("dunning_"):
         data["final"] = kind == f"dunning_{len(dunning_days(merchant))}" and kind != "dunning_1"
+    return data
+
+
+def preview(merchant: Merchant, kind: str, locale: str | None = None) -> RenderedEmail:
+    """What one kind of email looks like with sample values (for the dashboard's editor), in
+    ``locale`` (None: the merchant's default language), with the merchant's own text."""
+    if kind not in email_kinds(merchant):
+        raise CopyError(f"unknown email {kind!r}")
+    locale = i18n.supported(locale) or i18n.supported(merchant.default_locale) or "en"
     return render(
         merchant,
         kind,
-        data,
-        locale=locale or merchant.default_locale or "en",
+        sample_data(merchant, kind),
+        locale=locale,
         action_url=base_url() + "/email/test-link",
         unsubscribe_url=base_url() + "/email/test-link",
-        own_copy=get_copy(merchant, kind),
+        own_copy=resolve_copy(copies_of(merchant, kind), locale, merchant.default_locale),
     )
 
 

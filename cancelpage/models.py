@@ -350,14 +350,27 @@ class EmailSuppression(db.Model):
 
 
 class EmailCopy(db.Model):
-    """A merchant's own subject and body for one kind of email (rendered escaped)."""
+    """A merchant's own subject and body for one kind of email in one language (rendered
+    escaped); locale None is the text in the merchant's default language."""
 
     __tablename__ = "email_copy"
-    __table_args__ = (sa.UniqueConstraint("merchant_id", "kind"),)
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "kind", "locale"),
+        # NULLs are distinct in a unique constraint: one default-language row per kind too.
+        sa.Index(
+            "uq_email_copy_default_locale",
+            "merchant_id",
+            "kind",
+            unique=True,
+            sqlite_where=sa.text("locale IS NULL"),
+            postgresql_where=sa.text("locale IS NULL"),
+        ),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
     kind: so.Mapped[str] = so.mapped_column(sa.String(40))
+    locale: so.Mapped[str | None] = so.mapped_column(sa.String(10))
     subject: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     body: so.Mapped[str | None] = so.mapped_column(sa.Text)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

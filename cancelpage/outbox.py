@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from . import emails
+from . import emails, i18n
 from .extensions import db
 from .models import EmailCopy, EmailSuppression, Merchant, OutboxEmail, RecoveryCase, utcnow
 
@@ -143,8 +143,11 @@ def suppress(merchant_id: int, address: str, reason: str = "unsubscribed") -> bo
     return True
 
 
-def send_test(merchant: Merchant, to_address: str, kind: str = "dunning_1") -> OutboxEmail:
-    """Queue a test of one kind of email with sample values to ``to_address`` and send it now."""
+def send_test(
+    merchant: Merchant, to_address: str, kind: str = "dunning_1", locale: str | None = None
+) -> OutboxEmail:
+    """Queue a test of one kind of email with sample values to ``to_address`` and send it now,
+    in ``locale`` (None: the merchant's default language)."""
     if kind not in emails.email_kinds(merchant):
         raise emails.CopyError(
             f"unknown email {kind!r}; choose one of {', '.join(emails.email_kinds(merchant))}"
@@ -152,17 +155,14 @@ def send_test(merchant: Merchant, to_address: str, kind: str = "dunning_1") -> O
     address = normalise_address(to_address)
     if address is None:
         raise emails.CopyError(f"{to_address!r} is not an email address")
-    data = {**emails.SAMPLE_DATA[emails.family(kind)], "test": True}
-    if kind.startswith("dunning_") and kind != "dunning_1":
-        data["final"] = kind == f"dunning_{len(emails.dunning_days(merchant))}"
     row = queue(
         merchant,
         kind=kind,
         dedupe_key=f"test:{merchant.id}:{secrets.token_hex(8)}",
         to_address=address,
         customer_id=None,
-        locale=merchant.default_locale or "en",
-        data=data,
+        locale=i18n.supported(locale) or i18n.supported(merchant.default_locale) or "en",
+        data=emails.sample_data(merchant, kind),
     )
     assert row is not None
     if row.status == "suppressed":  # a test must reach the merchant even if they unsubscribed
@@ -283,7 +283,7 @@ def drain(
 class _BatchContext:
     merchants: dict[int, Merchant]
     cases: dict[int, RecoveryCase]
-    copies: dict[tuple[int, str], EmailCopy]
+    copies: dict[tuple[int, str], list[EmailCopy]]  # every language's own text per kind
     suppressed: set[tuple[int, str]]
 
 
@@ -300,12 +300,11 @@ def _load_context(rows: list[OutboxEmail]) -> _BatchContext:
         c.id: c
         for c in db.session.scalars(sa.select(RecoveryCase).where(RecoveryCase.id.in_(case_ids)))
     }
-    copies = {
-        (c.merchant_id, c.kind): c
-        for c in db.session.scalars(
-            sa.select(EmailCopy).where(EmailCopy.merchant_id.in_(merchant_ids))
-        )
-    }
+    copies: dict[tuple[int, str], list[EmailCopy]] = {}
+    for own in db.session.scalars(
+        sa.select(EmailCopy).where(EmailCopy.merchant_id.in_(merchant_ids))
+    ):
+        copies.setdefault((own.merchant_id, own.kind), []).append(own)
     suppressed = {
         (merchant_id, email)
         for merchant_id, email in db.session.execute(
@@ -370,8 +369,8 @@ def _deliver(
         result.canceled += 1
         return True
     try:
-        own_copy = context.copies.get((merchant.id, row.kind))
-        rendered = emails.render_row(row, merchant, case, own_copy)
+        copies = context.copies.get((merchant.id, row.kind), [])
+        rendered = emails.render_row(row, merchant, case, copies)
         message = emails.build_message(
             merchant, row, rendered, emails.unsubscribe_url(merchant, row)
         )

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from types import FrameType
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
-from . import dunning, emails, outbox
+from . import dunning, emails, outbox, webhooks
 from .billing import BillingError
 from .cancel_sessions import gateway_for
 from .cli import merchant_group
@@ -106,25 +106,32 @@ def email_test(merchant: str, to_address: str, kind: str) -> None:
 @click.option("--subject", help="New subject; {placeholders} allowed.")
 @click.option("--body", help="New text; blank lines separate paragraphs.")
 @click.option("--reset", is_flag=True, help="Go back to the default copy.")
+@click.option("--locale", help="The language of this text (default: the merchant's default).")
 @with_appcontext
 def email_copy(
-    merchant: str, kind: str, subject: str | None, body: str | None, reset: bool
+    merchant: str,
+    kind: str,
+    subject: str | None,
+    body: str | None,
+    reset: bool,
+    locale: str | None,
 ) -> None:
-    """Show or change the subject and text of one kind of email."""
+    """Show or change the subject and text of one kind of email, in one language."""
     m = load_merchant(merchant)
     try:
         if reset:
-            emails.reset_copy(m, kind)
+            emails.reset_copy(m, kind, locale)
         elif subject is not None or body is not None:
-            current = emails.get_copy(m, kind)
+            current = emails.get_copy(m, kind, locale)
             emails.set_copy(
                 m,
                 kind,
                 subject if subject is not None else (current.subject if current else None),
                 body if body is not None else (current.body if current else None),
+                locale,
             )
         db.session.commit()
-        rendered = emails.preview(m, kind)
+        rendered = emails.preview(m, kind, locale)
     except emails.CopyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}")
@@ -242,8 +249,7 @@ def webhook_secret_command(slug: str, secret: str, keep_previous: bool) -> None:
     previous = merchant.webhook_secrets[-1:] if keep_previous else []
     merchant.webhook_secrets = [s for s in previous if s != secret] + [secret]
     db.session.commit()
-    base = current_app.config["PUBLIC_BASE_URL"]
-    click.echo(f"Webhook endpoint: {base}/webhooks/stripe/{slug}")
+    click.echo(f"Webhook endpoint: {webhooks.endpoint_url(merchant)}")
     click.echo(f"Accepting {len(merchant.webhook_secrets)} secret(s), newest ending …{secret[-4:]}")
 
 

@@ -79,9 +79,11 @@ def frame_ancestors_for_request() -> list[str]:
 def add_security_headers(response: Response) -> Response:
     ancestors = frame_ancestors_for_request()
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(ancestors)
-    if not ancestors:
-        headers["X-Frame-Options"] = "DENY"  # for browsers without frame-ancestors
+    # A view may set a policy of its own (the dashboard's sandboxed email preview does).
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = content_security_policy(ancestors)
+        if not ancestors:
+            headers["X-Frame-Options"] = "DENY"  # for browsers without frame-ancestors
     # Step URLs carry the session capability: never send them to return URLs or to Stripe.
     # (The dashboard sets same-origin itself: Flask-WTF checks the Referer on HTTPS posts.)
     headers.setdefault("Referrer-Policy", "no-referrer")

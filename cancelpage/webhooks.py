@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import dunning
 from .billing import (
@@ -31,6 +31,13 @@ bp = Blueprint("webhooks", __name__)
 TOLERANCE = 300  # seconds, as Stripe's own libraries
 MAX_BODY = 1024 * 1024  # Stripe events can outgrow the app-wide 64 KiB form limit
 ATTEMPTS = 3  # a concurrent delivery or case creation makes the first try conflict
+# What to enable on the merchant's Stripe webhook endpoint: every event a handler acts on.
+EVENT_TYPES = tuple(dunning.HANDLERS)
+
+
+def endpoint_url(merchant: Merchant) -> str:
+    """The URL to paste into Stripe: from PUBLIC_BASE_URL, never a request's Host header."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/webhooks/stripe/{merchant.slug}"
 
 
 @bp.post("/webhooks/stripe/<slug>")

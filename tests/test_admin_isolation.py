@@ -12,16 +12,18 @@ from admin_support import add_user, sign_in
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
-from cancelpage import api_keys, create_app, flow_drafts
+from cancelpage import api_keys, create_app, emails, flow_drafts, outbox
 from cancelpage.admin.common import PUBLIC_ENDPOINTS
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug, create_merchant
 from cancelpage.models import (
     ApiKey,
     CancelSession,
+    EmailCopy,
     FlowVersion,
     Merchant,
     MerchantUser,
+    OutboxEmail,
     RecoveryCase,
 )
 
@@ -30,6 +32,8 @@ B_OFFER = "Beta-only offer"
 B_EMAIL = "owner@beta.example"
 B_STRIPE_KEY = "sk_test_betabetabeta1234"
 B_WEBHOOK = "whsec_betabetabetabeta9876"
+B_SUBJECT = "Beta-only email subject"
+B_CUSTOMER = "customer@beta.example"
 B_PAYER = "cus_BetaPayer"
 B_INVOICE = "in_BetaInvoice"
 B_AMOUNT = "4,242.42"  # as the analytics page would show B's amount at risk
@@ -74,6 +78,11 @@ FORM = {
     "tenure_days": "1",
     "email": "attacker@acme.example",
     "password": "x",
+    "subject": "HACKED",
+    "body": "HACKED",
+    "locale": "de",
+    "days": "1",
+    "to": "attacker@acme.example",
 }
 
 
@@ -86,6 +95,8 @@ def test_every_admin_route_is_covered() -> None:
         "version_id",
         "section",
         "token",
+        "kind",
+        "row_id",
         "experiment_id",
     }
     assert len(ROUTES) >= 40
@@ -109,19 +120,38 @@ def beta(app: Flask, merchant: Any) -> dict[str, Any]:
         b.flow_draft = data
         version = flow_drafts.publish(b)
         key, _ = api_keys.create_key(b, "Beta backend")
-        db.session.add(
-            RecoveryCase(
-                merchant_id=b.id,
-                kind="payment_failed",
-                ref=B_INVOICE,
-                customer_id=B_PAYER,
-                invoice_id=B_INVOICE,
-                amount_due=424242,
-                currency="usd",
-            )
+        case = RecoveryCase(
+            merchant_id=b.id,
+            kind="payment_failed",
+            ref=B_INVOICE,
+            customer_id=B_PAYER,
+            invoice_id=B_INVOICE,
+            amount_due=424242,
+            currency="usd",
         )
+        db.session.add(case)
+        db.session.flush()
+        emails.set_copy(b, "dunning_1", B_SUBJECT, None)
+        emails.set_copy(b, "dunning_1", B_SUBJECT, None, locale="de")
+        row = outbox.queue(
+            b,
+            kind="dunning_1",
+            dedupe_key="case:b:1",
+            to_address=B_CUSTOMER,
+            customer_id=B_PAYER,
+            locale="en",
+            data={"amount": 100, "currency": "eur"},
+            case=case,
+        )
+        assert row is not None
+        row.status, row.attempts = "dead", 12
         db.session.commit()
-        ids = {"key_id": key.id, "version_id": version.id, "prefix": key.prefix}
+        ids = {
+            "key_id": key.id,
+            "version_id": version.id,
+            "prefix": key.prefix,
+            "row_id": row.id,
+        }
     add_user(app, "beta", B_EMAIL)
     return ids
 
@@ -148,10 +178,20 @@ def snapshot(app: Flask) -> Any:
             )
         ).all()
         sessions = db.session.scalar(sa.select(sa.func.count()).select_from(CancelSession))
+        copies = db.session.execute(
+            sa.select(EmailCopy.kind, EmailCopy.locale, EmailCopy.subject, EmailCopy.body).where(
+                EmailCopy.merchant_id == b.id
+            )
+        ).all()
+        mail = db.session.execute(
+            sa.select(
+                OutboxEmail.id, OutboxEmail.status, OutboxEmail.attempts, OutboxEmail.due_at
+            ).where(OutboxEmail.merchant_id == b.id)
+        ).all()
         cases = db.session.execute(
             sa.select(RecoveryCase.id, RecoveryCase.status, RecoveryCase.closed_at)
         ).all()
-        return row, users, keys, versions, sessions, cases
+        return row, users, keys, versions, sessions, cases, copies, mail
 
 
 def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
@@ -162,6 +202,8 @@ def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
         "index": 0,
         "section": "reasons",
         "token": "not-a-reset-token",
+        "kind": "dunning_1",
+        "row_id": beta["row_id"],
         "experiment_id": "b_experiment",
     }
     with app.test_request_context():
@@ -200,6 +242,8 @@ def test_a_user_of_another_merchant_cannot_see_or_change_it(
         B_STRIPE_KEY[-4:],
         "Beta copy",
         "9876",
+        B_SUBJECT,
+        B_CUSTOMER,
         B_PAYER,
         B_INVOICE,
         B_AMOUNT,

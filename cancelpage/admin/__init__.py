@@ -1,15 +1,26 @@
-"""The merchant dashboard: sign-in, settings, Stripe connection, flow editor, preview, API keys.
+"""The merchant dashboard: sign-in, settings, Stripe connection, flow editor, preview, emails,
+API keys.
 
 Importing the view modules registers their routes on the blueprint.
 """
 
-from . import api_keys, auth, flow_editor, overview, preview, settings, stripe_connection
+from . import (
+    api_keys,
+    auth,
+    email_settings,
+    flow_editor,
+    overview,
+    preview,
+    settings,
+    stripe_connection,
+)
 from .common import bp
 
 __all__ = [
     "api_keys",
     "auth",
     "bp",
+    "email_settings",
     "flow_editor",
     "overview",
     "preview",

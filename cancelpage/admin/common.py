@@ -24,6 +24,7 @@ NAV = (
     ("admin.stripe", "Stripe"),
     ("admin.flow", "Flow"),
     ("admin.preview", "Preview"),
+    ("admin.emails", "Emails"),
     ("admin.developers", "Links & API"),
     ("analytics.dashboard", "Analytics"),
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, request
 
-from .. import billing, merchant_secrets
+from .. import billing, merchant_secrets, webhooks
 from ..extensions import db
 from .common import bp, merchant, page, saved
 
@@ -18,6 +18,8 @@ def context(**extra: Any) -> dict[str, Any]:
     current = merchant()
     return {
         "webhook_last4s": merchant_secrets.last4s(current.webhook_secrets),
+        "webhook_url": webhooks.endpoint_url(current),
+        "webhook_events": webhooks.EVENT_TYPES,
         "key_check": current.stripe_key_check or {},
         "permissions": billing.REQUIRED_PERMISSIONS,
         "check": None,
