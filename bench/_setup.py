@@ -1,9 +1,17 @@
-"""Shared set-up for the benchmarks: an app on its own database with one merchant."""
+"""Shared set-up for the benchmarks: an app on its own database with one merchant, and the app
+under gunicorn (2 workers on 127.0.0.1) driven by clients in other processes."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +34,11 @@ def database_url(workdir: Path) -> str:
     return url if url else f"sqlite:///{workdir}/bench.sqlite"
 
 
-def bench_app(workdir: Path, **config: Any) -> Flask:
-    """A fresh schema with the merchant "acme" (preview mode unless a key is given)."""
+def make_app(workdir: Path, **config: Any) -> Flask:
+    """The app on the bench's database, as it is (see bench_app for a fresh one)."""
     from cancelpage.config import normalise_database_url
 
-    app = create_app(
+    return create_app(
         {
             "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url(workdir)),
@@ -40,6 +48,11 @@ def bench_app(workdir: Path, **config: Any) -> Flask:
             **config,
         }
     )
+
+
+def bench_app(workdir: Path, **config: Any) -> Flask:
+    """A fresh schema with the merchant "acme" (preview mode unless a key is given)."""
+    app = make_app(workdir, **config)
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -54,3 +67,82 @@ def link(app: Flask, n: int, customer: str | None = None) -> str:
         attributes = {"plan": "Pro", "mrr": "4900"}
         url = make_link("acme", customer or f"cus_{n}", f"sub_{n}", None, attributes)
     return url.removeprefix(app.config["PUBLIC_BASE_URL"])
+
+
+# ---- the app under gunicorn, and clients ----------------------------------------------------
+
+# One HTTP request: method, path, body, headers.
+Request = tuple[str, str, bytes | None, dict[str, str]]
+# What a client sends: the same request every time, or a new one per call (e.g. a new event id).
+Source = Request | Callable[[], Request]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    for _ in range(200):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("gunicorn did not start")
+
+
+@contextmanager
+def gunicorn(workdir: Path, workers: int = 2) -> Iterator[int]:
+    """gunicorn serving the app on the bench's database on 127.0.0.1; yields its port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANCELPAGE_")}
+    env.update(
+        CANCELPAGE_SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=database_url(workdir),
+        CANCELPAGE_RATELIMIT_ENABLED="false",
+        CANCELPAGE_SEED_DEMO="false",
+        GUNICORN_ACCESS_LOG="/dev/null",
+    )
+    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "-c", "gunicorn.conf.py"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(port)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def hammer(port: int, source: Source, seconds: float) -> int:
+    """One client: requests back to back for `seconds`; returns how many completed OK."""
+    done = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        method, path, body, headers = source() if callable(source) else source
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+        done += 1
+    return done
+
+
+def rate(
+    pool: ProcessPoolExecutor, port: int, sources: Sequence[Source], seconds: float
+) -> tuple[float, int]:
+    """Requests per second with one client per source (after a 0.5 s warm-up), and how many
+    requests were sent in all, warm-up included."""
+    clients = len(sources)
+    warm = sum(pool.map(hammer, [port] * clients, sources, [0.5] * clients))
+    done = sum(pool.map(hammer, [port] * clients, sources, [seconds] * clients))
+    return done / seconds, warm + done

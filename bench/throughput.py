@@ -9,63 +9,13 @@ SQLite in a temporary folder unless DATABASE_URL is set. Target: ratio >= 0.5.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _setup import ROOT, SECRET_KEY, bench_app, database_url, link
-
-Request = tuple[str, str, bytes | None, dict[str, str]]
-
-
-def hammer(port: int, request: Request, seconds: float) -> int:
-    """One client: requests back to back for `seconds`; returns how many completed OK."""
-    method, path, body, headers = request
-    done = 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        if response.status >= 400:
-            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
-        done += 1
-    return done
-
-
-def rate(pool: ProcessPoolExecutor, port: int, request: Request, args: argparse.Namespace) -> float:
-    list(pool.map(hammer, [port] * args.clients, [request] * args.clients, [0.5] * args.clients))
-    counts = pool.map(
-        hammer, [port] * args.clients, [request] * args.clients, [args.seconds] * args.clients
-    )
-    return sum(counts) / args.seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    for _ in range(200):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("gunicorn did not start")
+from _setup import Request, bench_app, gunicorn, link, rate
 
 
 def main() -> None:
@@ -80,22 +30,7 @@ def main() -> None:
         client = app.test_client()
         step_page = client.get(first_link).headers["Location"]
         post_step = client.get(post_link).headers["Location"]
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CANCELPAGE_")}
-        env.update(
-            CANCELPAGE_SECRET_KEY=SECRET_KEY,
-            DATABASE_URL=database_url(workdir),
-            CANCELPAGE_RATELIMIT_ENABLED="false",
-            CANCELPAGE_SEED_DEMO="false",
-            GUNICORN_ACCESS_LOG="/dev/null",
-        )
-        command = [sys.executable, "-m", "gunicorn", "wsgi:app", "-c", "gunicorn.conf.py"]
-        command += ["--bind", f"127.0.0.1:{port}", "--workers", "2"]
-        server = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            wait_for(port)
+        with gunicorn(workdir) as port:
             form = urlencode({"reason": "too_expensive"}).encode()
             post_headers = {
                 "Content-Type": "application/x-www-form-urlencoded",
@@ -111,17 +46,14 @@ def main() -> None:
             print(f"(a) gunicorn, 2 sync workers, {args.clients} clients, {engine}")
             with ProcessPoolExecutor(args.clients) as pool:
                 for name, request in scenarios.items():
-                    base = rate(pool, port, hello, args)
-                    measured = rate(pool, port, request, args)
+                    base, _ = rate(pool, port, [hello] * args.clients, args.seconds)
+                    measured, _ = rate(pool, port, [request] * args.clients, args.seconds)
                     ratio = measured / base
                     verdict = "ok" if ratio >= 0.5 else "MISSED"
                     print(
                         f"    {name:30} {measured:8.0f} req/s   /healthz {base:8.0f} req/s"
                         f"   ratio {ratio:.2f} (target >= 0.5: {verdict})"
                     )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

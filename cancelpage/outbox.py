@@ -325,6 +325,9 @@ def _deliver_batch(token: str, transport: emails.SMTPTransport, result: DrainRes
         )
     )
     context = _load_context(rows)
+    # Detached from the session: otherwise every per-row commit below would expire all of
+    # them and the next row would reload itself, its case and its merchant one query at a time.
+    db.session.expunge_all()
     refreshed_at = utcnow()
     held = {r.id for r in rows}
     for index, row in enumerate(rows):
@@ -364,10 +367,13 @@ def _deliver(
         _finish(row.id, token, status="suppressed")
         result.suppressed += 1
         return True
-    if case is not None and case.status != "open":
-        _finish(row.id, token, status="canceled", last_error=f"case {case.status}")
-        result.canceled += 1
-        return True
+    if case is not None:
+        # Read now, not when the batch was loaded: an invoice paid a moment ago stops its email.
+        status = db.session.scalar(sa.select(RecoveryCase.status).where(RecoveryCase.id == case.id))
+        if status != "open":
+            _finish(row.id, token, status="canceled", last_error=f"case {status}")
+            result.canceled += 1
+            return True
     try:
         copies = context.copies.get((merchant.id, row.kind), [])
         rendered = emails.render_row(row, merchant, case, copies)

@@ -237,6 +237,34 @@ def test_a_closed_case_stops_its_email_at_send_time(
     assert [(r.status, r.last_error) for r in rows(app)] == [("canceled", "case recovered")]
 
 
+def test_a_case_closed_while_its_batch_is_sent_stops_its_email(
+    app: Flask, merchant: Merchant, smtp: SMTPSink
+) -> None:
+    queue_emails(app, 3)
+
+    class PaidMeanwhile(emails.SMTPTransport):
+        def send(self, message: Any) -> None:
+            super().send(message)
+            # The second customer pays while the first email goes out (another connection,
+            # as the webhook endpoint would).
+            with db.engine.begin() as conn:
+                conn.execute(
+                    sa.update(RecoveryCase)
+                    .where(RecoveryCase.ref == "in_1")
+                    .values(status="recovered")
+                )
+
+    with app.app_context():
+        result = outbox.drain(transport=PaidMeanwhile(app.config))
+    assert (result.sent, result.canceled) == (2, 1)
+    assert [m["To"] for m in smtp.messages] == ["customer0@example.com", "customer2@example.com"]
+    assert [(r.status, r.last_error) for r in rows(app)] == [
+        ("sent", None),
+        ("canceled", "case recovered"),
+        ("sent", None),
+    ]
+
+
 def test_a_claim_left_by_a_dead_worker_is_taken_over(
     app: Flask, merchant: Merchant, smtp: SMTPSink
 ) -> None:
