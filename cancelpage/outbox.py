@@ -400,10 +400,10 @@ def _deliver(
             return True
     try:
         copies = context.copies.get((merchant.id, row.kind), [])
-        rendered = emails.render_row(row, merchant, case, copies)
-        message = emails.build_message(
-            merchant, row, rendered, emails.unsubscribe_url(merchant, row)
-        )
+        # Signed once: the body's link and the List-Unsubscribe header must be the same.
+        unsubscribe = emails.unsubscribe_url(merchant, row)
+        rendered = emails.render_row(row, merchant, case, copies, unsubscribe)
+        message = emails.build_message(merchant, row, rendered, unsubscribe)
     except Exception as exc:  # one unrenderable row must not block the queue behind it
         log.exception("outbox email %s cannot be rendered", row.id)
         _finish(row.id, token, status="dead", last_error=f"cannot render: {type(exc).__name__}")
