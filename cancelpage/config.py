@@ -50,6 +50,8 @@ class Defaults:
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = "cancelpage"
+    # A sliding window: no double burst at a window's edge, and counts that do not reset mid-test.
+    RATELIMIT_STRATEGY = "moving-window"
     # Off: it would put Retry-After on every response; the 429 step and the API set their own.
     RATELIMIT_HEADERS_ENABLED = False
     # A rate-limit store that is down must not stop customers from cancelling.
