@@ -84,11 +84,13 @@ def fill(workdir: Path, count: int) -> float:
     with app.app_context():
         merchant = by_slug("acme")
         assert merchant is not None
-        due = utcnow() - timedelta(minutes=1)
+        # Fell due one after another over the last minutes, as cases opened by webhooks do.
+        oldest = utcnow() - timedelta(minutes=1, milliseconds=count)
         for first in range(0, count, CHUNK):
             cases, rows = [], []
             for n in range(first + 1, min(first + CHUNK, count) + 1):
                 kind, case_kind, data = KINDS[n % len(KINDS)]
+                due = oldest + timedelta(milliseconds=n)
                 cases.append(
                     {
                         "id": n,

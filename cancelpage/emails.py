@@ -393,16 +393,21 @@ def unsubscribe_url(merchant: Merchant, row: OutboxEmail) -> str:
 
 
 def render_row(
-    row: OutboxEmail, merchant: Merchant, case: RecoveryCase | None, copies: Iterable[EmailCopy]
+    row: OutboxEmail,
+    merchant: Merchant,
+    case: RecoveryCase | None,
+    copies: Iterable[EmailCopy],
+    unsubscribe: str,
 ) -> RenderedEmail:
-    """One outbox row in its language, with the merchant's own text of its kind (``copies``)."""
+    """One outbox row in its language, with the merchant's own text of its kind (``copies``)
+    and the ``unsubscribe`` link its List-Unsubscribe header also carries."""
     return render(
         merchant,
         row.kind,
         row.data,
         locale=row.locale,
         action_url=action_url(merchant, row, case),
-        unsubscribe_url=unsubscribe_url(merchant, row),
+        unsubscribe_url=unsubscribe,
         own_copy=resolve_copy(copies, row.locale, merchant.default_locale),
     )
 

@@ -179,27 +179,51 @@ def send_test(
 
 
 def _due(until: datetime, now: datetime) -> sa.ColumnElement[bool]:
+    """What _pick selects, as one condition (checked again when the rows are claimed)."""
     return sa.or_(
         sa.and_(OutboxEmail.status == "pending", OutboxEmail.due_at <= until),
-        # A claim whose worker died: take it over once its lease has run out.
         sa.and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < now),
     )
+
+
+def _pick(batch_size: int, until: datetime, now: datetime, only_ids: list[int] | None) -> list[int]:
+    """Up to ``batch_size`` due row ids, oldest first: claims whose worker died, then pending.
+
+    Two queries, not one with OR: each follows the (status, due_at) index and stops after
+    ``batch_size`` rows, where the OR made the database sort every due row for each batch.
+    """
+    picks = [
+        # A claim whose worker died: take it over once its lease has run out.
+        sa.select(OutboxEmail.id).where(
+            OutboxEmail.status == "sending", OutboxEmail.claimed_until < now
+        ),
+        sa.select(OutboxEmail.id).where(
+            OutboxEmail.status == "pending", OutboxEmail.due_at <= until
+        ),
+    ]
+    ids: list[int] = []
+    for pick in picks:
+        if only_ids is not None:
+            pick = pick.where(OutboxEmail.id.in_(only_ids))
+        pick = pick.order_by(OutboxEmail.due_at, OutboxEmail.id).limit(batch_size - len(ids))
+        if db.engine.dialect.name == "postgresql":
+            # Rows another worker is claiming are skipped, not waited for. (A separate SELECT,
+            # not a subquery of the UPDATE: PostgreSQL may rescan such a subquery and exceed
+            # the LIMIT.)
+            pick = pick.with_for_update(skip_locked=True)
+        ids += db.session.scalars(pick)
+        if len(ids) >= batch_size:
+            break
+    return ids
 
 
 def claim(batch_size: int, until: datetime, only_ids: Iterable[int] | None = None) -> str | None:
     """Claim up to ``batch_size`` due rows for this worker; returns the claim token."""
     now = utcnow()
     due = _due(until, now)
-    pick = sa.select(OutboxEmail.id).where(due).order_by(OutboxEmail.due_at, OutboxEmail.id)
-    if only_ids is not None:
-        pick = pick.where(OutboxEmail.id.in_(list(only_ids)))
-    pick = pick.limit(batch_size)
-    if db.engine.dialect.name == "postgresql":
-        # Rows another worker is claiming are skipped, not waited for. (A separate SELECT, not
-        # a subquery of the UPDATE: PostgreSQL may rescan such a subquery and exceed the LIMIT.)
-        pick = pick.with_for_update(skip_locked=True)
+    wanted = list(only_ids) if only_ids is not None else None
     token = secrets.token_hex(16)
-    while ids := list(db.session.scalars(pick)):
+    while ids := _pick(batch_size, until, now, wanted):
         claimed = db.session.execute(
             sa.update(OutboxEmail)
             # Checked again at the write: on SQLite another worker may have taken a row since,
@@ -376,10 +400,10 @@ def _deliver(
             return True
     try:
         copies = context.copies.get((merchant.id, row.kind), [])
-        rendered = emails.render_row(row, merchant, case, copies)
-        message = emails.build_message(
-            merchant, row, rendered, emails.unsubscribe_url(merchant, row)
-        )
+        # Signed once: the body's link and the List-Unsubscribe header must be the same.
+        unsubscribe = emails.unsubscribe_url(merchant, row)
+        rendered = emails.render_row(row, merchant, case, copies, unsubscribe)
+        message = emails.build_message(merchant, row, rendered, unsubscribe)
     except Exception as exc:  # one unrenderable row must not block the queue behind it
         log.exception("outbox email %s cannot be rendered", row.id)
         _finish(row.id, token, status="dead", last_error=f"cannot render: {type(exc).__name__}")

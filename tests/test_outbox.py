@@ -12,11 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from mail_support import SMTPSink, body_of
 
-from cancelpage import emails, outbox
+from cancelpage import emails, links, outbox
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug
 from cancelpage.models import EmailSuppression, Merchant, OutboxEmail, RecoveryCase, utcnow
@@ -109,6 +110,21 @@ def test_the_message_as_received(app: Flask, merchant: Merchant, smtp: SMTPSink)
     assert "background:#0f766e" in html
     assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
     assert row.sent_at is not None and row.claim_token is None
+
+
+def test_the_body_and_the_header_carry_the_same_unsubscribe_link(
+    app: Flask, merchant: Merchant, smtp: SMTPSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every signature differs, as two made either side of a second's boundary do.
+    count = iter(range(100))
+    sign = links.sign
+    monkeypatch.setattr(links, "sign", lambda *args: f"{sign(*args)}{next(count)}")
+    queue_emails(app, 1)
+    assert drain(app).sent == 1
+    [message] = smtp.messages
+    unsubscribe = message["List-Unsubscribe"].split(", ")[0][1:-1]
+    assert unsubscribe in body_of(message, "plain").split()  # the whole link, not a prefix
+    assert f'href="{unsubscribe}"' in body_of(message, "html")
 
 
 def test_links_come_from_configuration_not_the_request(
