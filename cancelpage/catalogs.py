@@ -87,6 +87,10 @@ def update(directory: Path = TRANSLATIONS_DIR, root: Path = SOURCE_ROOT) -> list
             catalog = Catalog(locale=locale, domain=DOMAIN, project="cancelpage", fuzzy=False)
             before = b""
         catalog.update(template, update_creation_date=False)
+        # The installed Babel's CLDR data decides the plural rules (they change between releases:
+        # Babel 2.19 gave French and Spanish a third form); plural entries gain or lose forms to
+        # match, and `check` lists any form left to translate.
+        catalog.mime_headers = [("Plural-Forms", get_plural(locale).plural_forms)]
         after = _render(catalog)
         if after != before:
             path.parent.mkdir(parents=True, exist_ok=True)

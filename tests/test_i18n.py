@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import stripe_support
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 from flask import Flask
 from flask.testing import FlaskClient
@@ -107,23 +108,26 @@ def test_plural_forms_follow_each_language(app: Flask) -> None:
     for locale in ("en", *TRANSLATED):
         with app.test_request_context():
             i18n.prefer(link=locale)
-            seen[locale] = [ngettext(singular, plural, n) for n in (0, 1, 2)]
+            seen[locale] = [ngettext(singular, plural, n) for n in (0, 1, 2, 1_000_000)]
     assert seen["en"][0].startswith("0 days") and seen["en"][1].startswith("1 day free")
     assert seen["de"] == [
         "0 Tage kostenlos: Ihre nächste Zahlung verschiebt sich entsprechend.",
         "1 Tag kostenlos: Ihre nächste Zahlung verschiebt sich entsprechend.",
         "2 Tage kostenlos: Ihre nächste Zahlung verschiebt sich entsprechend.",
+        "1000000 Tage kostenlos: Ihre nächste Zahlung verschiebt sich entsprechend.",
     ]
-    # French counts 0 as singular (plural=(n > 1))
+    # French counts 0 as singular; CLDR gives French and Spanish a form for exact millions.
     assert [s.split("\u00a0:")[0] for s in seen["fr"]] == [
         "0 jour offert",
         "1 jour offert",
         "2 jours offerts",
+        "1000000 de jours offerts",
     ]
     assert [s.split(":")[0] for s in seen["es"]] == [
         "0 días gratis",
         "1 día gratis",
         "2 días gratis",
+        "1000000 de días gratis",
     ]
 
 
@@ -156,9 +160,12 @@ def test_the_check_names_every_kind_of_problem(tmp_path: Path) -> None:
 
     _edit(catalogs.catalog_path("de", directory), "de", german)
     _edit(catalogs.catalog_path("fr", directory), "fr", french)
-    spanish = catalogs.catalog_path("es", directory)
-    spanish.write_text(
-        spanish.read_text().replace("nplurals=2; plural=(n != 1);", "nplurals=1; plural=0;")
+    _edit(
+        catalogs.catalog_path("es", directory),
+        "es",
+        lambda catalog: setattr(
+            catalog, "mime_headers", [("Plural-Forms", "nplurals=1; plural=0;")]
+        ),
     )
     found = catalogs.problems(directory)
     update = "run `flask --app cancelpage translations update`"
@@ -168,8 +175,28 @@ def test_the_check_names_every_kind_of_problem(tmp_path: Path) -> None:
     assert "de: 'Back to %(name)s' must use exactly the placeholders ['name']" in found
     assert f"de: 'A string nobody uses any more' is no longer in the sources; {update}" in found
     assert "fr: '%(off)s off for %(num)d month.' is not translated" in found
-    assert "es: Plural-Forms should be 'nplurals=2; plural=(n != 1);'" in found
+    assert f"es: Plural-Forms should be '{get_plural('es').plural_forms}'" in found
     assert len(found) == 7, found
+
+
+def test_update_adopts_the_installed_babels_plural_rules(tmp_path: Path) -> None:
+    """A Babel release that changes the plural rules: update follows them, check names the gap."""
+    directory = _copy_catalogs(tmp_path)
+    french = catalogs.catalog_path("fr", directory)
+
+    # A catalog written under a Babel that gave French two forms (write_po keeps two strings).
+    _edit(french, "fr", lambda c: setattr(c, "mime_headers", [("Plural-Forms", "nplurals=2;")]))
+    assert "fr: Plural-Forms should be" in " ".join(catalogs.problems(directory))
+    assert catalogs.update(directory) == [french]
+    with french.open("rb") as po:
+        catalog = read_po(po, locale="fr")
+    assert catalog.plural_forms == get_plural("fr").plural_forms
+    plurals = [m for m in catalog if isinstance(m.id, tuple)]
+    assert plurals and all(len(m.string) == get_plural("fr").num_plurals for m in plurals)
+    # The form the old catalog lacked is left for a translator, and check says which.
+    assert sorted(catalogs.problems(directory)) == sorted(
+        f"fr: {m.id[0]!r} is not translated" for m in plurals
+    )
 
 
 def test_update_brings_in_new_strings_from_code_and_email_templates(tmp_path: Path) -> None:
