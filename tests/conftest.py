@@ -1,13 +1,23 @@
-"""Shared fixtures: an app on a fresh database (SQLite, or PostgreSQL when DATABASE_URL is set)."""
+"""Shared fixtures: an app on a fresh database (SQLite, or PostgreSQL when DATABASE_URL is set).
+
+The schema is built once per test process; each test starts from it with no rows (a copy of a
+template SQLite file, or the PostgreSQL tables truncated), which keeps every test isolated at a
+fraction of the cost of creating and dropping the tables each time.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import jinja2
+import loopback_guard
 import pytest
+import sqlalchemy as sa
 import stripe_support
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,17 +31,90 @@ from cancelpage.models import Merchant
 BASE_URL = "http://cancel.test"
 
 
-def database_url(tmp_path: Any) -> str:
+# The suite talks to nothing but this machine (docs: RELIABILITY.md 33).
+only_loopback = loopback_guard.only_loopback
+
+
+# --- the database: schema once per process, no rows at the start of each test --------------
+
+
+def postgres_url() -> str | None:
+    """This process's PostgreSQL database: DATABASE_URL's, or a sibling per xdist worker."""
     url = os.environ.get("DATABASE_URL")
-    return normalise_database_url(url) if url else f"sqlite:///{tmp_path}/test.sqlite"
+    if not url:
+        return None
+    url = normalise_database_url(url)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    own = sa.make_url(url)
+    name = f"{own.database}_{worker}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.scalar(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        if not exists:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return own.set(database=name).render_as_string(hide_password=False)
+
+
+def database_url(folder: Any) -> str:
+    """The database a test (or a module's fixture) uses: PostgreSQL, else a file in `folder`."""
+    return postgres_url() or f"sqlite:///{folder}/test.sqlite"
+
+
+@pytest.fixture(scope="session")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Build the tables once: in this process's PostgreSQL database, or a template SQLite file."""
+    url = database_url(tmp_path_factory.mktemp("schema"))
+    engine = sa.create_engine(url)
+    db.metadata.drop_all(engine)
+    db.metadata.create_all(engine)
+    engine.dispose()
+    return url
+
+
+def start_empty(engine: sa.Engine) -> None:
+    """Every table of the models, no rows, identities from 1 (PostgreSQL)."""
+    tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    except sa.exc.ProgrammingError:  # a test dropped tables (migrations): build them again
+        db.metadata.create_all(engine)
+        start_empty(engine)
+
+
+class SharedBytecode(jinja2.BytecodeCache):
+    """Compiled templates shared by every app of the run (each test makes its own app)."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATES = SharedBytecode()
 
 
 @pytest.fixture
-def app_config(tmp_path: Any) -> dict[str, Any]:
+def app_config(tmp_path: Path, schema: str) -> dict[str, Any]:
+    if schema.startswith("sqlite:"):
+        shutil.copyfile(sa.make_url(schema).database or "", tmp_path / "test.sqlite")
+        url = f"sqlite:///{tmp_path}/test.sqlite"
+    else:
+        url = schema
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
-        "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
+        "SQLALCHEMY_DATABASE_URI": url,
         "PUBLIC_BASE_URL": BASE_URL,
         # Every test client is 127.0.0.1: the limit tests switch limits on for themselves.
         "RATELIMIT_ENABLED": False,
@@ -41,13 +124,13 @@ def app_config(tmp_path: Any) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
+    app.jinja_env.bytecode_cache = TEMPLATES
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        with app.app_context():
+            start_empty(db.engine)
     yield app
     with app.app_context():
         db.session.remove()
-        db.drop_all()
         db.engine.dispose()
 
 

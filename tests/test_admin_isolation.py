@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import stripe_support
 from admin_support import add_user, sign_in
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
-from cancelpage import api_keys, create_app, emails, flow_drafts, outbox
+from cancelpage import api_keys, billing, create_app, emails, flow_drafts, outbox
 from cancelpage.admin.common import PUBLIC_ENDPOINTS
+from cancelpage.billing import RecordingHTTPClient
 from cancelpage.extensions import db
 from cancelpage.merchants import by_slug, create_merchant
 from cancelpage.models import (
@@ -103,6 +105,14 @@ def test_every_admin_route_is_covered() -> None:
     assert {"analytics.dashboard", "analytics.export_dunning"} <= {
         param.values[0].endpoint for param in ROUTES
     }
+
+
+@pytest.fixture(autouse=True)
+def stripe_refuses_made_up_keys(app: Flask) -> RecordingHTTPClient:
+    """The hostile form's key is checked against a local stub that, like Stripe, answers 401."""
+    stub = RecordingHTTPClient(lambda req: (401, stripe_support.default_error_body(401)))
+    app.extensions["cancelpage.key_checker"] = lambda key: billing.check_key(key, http_client=stub)
+    return stub
 
 
 @pytest.fixture
