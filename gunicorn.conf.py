@@ -32,9 +32,16 @@ access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"
 
 
 def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
-    """Database connections must never be shared between processes."""
-    from cancelpage.extensions import db
-    from wsgi import app
+    """Database connections must never be shared between processes.
 
-    with app.app_context():
-        db.engine.dispose(close=False)
+    The app is the one gunicorn was told to serve (``wsgi:app``, ``'cancelpage:create_app()'``,
+    from any folder): loaded once in the master when preloaded, else here in the worker.
+    """
+    from flask import Flask
+
+    from cancelpage.extensions import db
+
+    app = server.app.wsgi()
+    if isinstance(app, Flask):
+        with app.app_context():
+            db.engine.dispose(close=False)

@@ -19,7 +19,8 @@ import requests
 from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# Its own Redis database: test_ratelimit (db 14) may run at the same time in another worker.
+REDIS_URL = "redis://127.0.0.1:6379/13"
 KEYS = "LIMITS:LIMITER/cancelpage/*"
 
 
@@ -169,3 +170,36 @@ def test_gunicorn_refuses_unsafe_production_settings_loudly(
     assert "Error: refusing to start in production: " in result.stderr
     for reason in reasons:
         assert reason in result.stderr
+
+
+def test_gunicorn_boots_the_factory_spec_from_another_folder(
+    app: Flask, merchant: Any, tmp_path: Path
+) -> None:
+    """post_fork uses the app gunicorn was handed, not an import of wsgi.py."""
+    port = free_port()
+    env = base_env(
+        CANCELPAGE_SECRET_KEY=app.config["SECRET_KEY"],
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "cancelpage:create_app()",
+        "-c",
+        str(ROOT / "gunicorn.conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+    ]
+    with (tmp_path / "gunicorn.out").open("wb") as out:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}", process)
+            assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+    output = (tmp_path / "gunicorn.out").read_text()
+    assert "Traceback" not in output and "Worker failed to boot" not in output, output
