@@ -584,7 +584,6 @@ class StripeEmulator:
         """A StripeClient on this emulator, without retry back-off. Its HTTP client is closed by
         ``stop()`` (or ``close_clients()``); use ``http_client()`` to own one instead."""
         http = self.http_client(timeout=timeout)
-        self._clients.append(http)
         return stripe.StripeClient(
             api_key,
             stripe_version=API_VERSION,
@@ -594,7 +593,12 @@ class StripeEmulator:
         )
 
     def http_client(self, *, timeout: float = 2.0) -> NoBackoffRequestsClient:
-        return NoBackoffRequestsClient(timeout=timeout)
+        """An HTTP client for stripe-python (e.g. ``Gateway.for_key(..., http_client=...)``),
+        closed by ``stop()``. Close it yourself if it is used from another thread (its session
+        is per thread)."""
+        http = NoBackoffRequestsClient(timeout=timeout)
+        self._clients.append(http)
+        return http
 
     def close_clients(self) -> None:
         """Close the HTTP clients made by ``client()`` (their pooled sockets)."""
