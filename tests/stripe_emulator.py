@@ -49,7 +49,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -60,6 +60,8 @@ import stripe
 
 __all__ = [
     "API_VERSION",
+    "FAULT_KINDS",
+    "KEY_TTL",
     "AppliedWrite",
     "Fault",
     "FaultKind",
@@ -197,6 +199,8 @@ class Received:
     request_id: str
     headers: dict[str, str] = field(default_factory=dict)  # all but Authorization
     status: int | None = None  # the status answered (or that would have been, when dropped)
+    # answered; dropped (connection closed, no answer); late (timeout fault: answered after the
+    # delay, or dropped because the client had given up)
     outcome: Outcome = "pending"
     replayed: bool = False
     applied: bool = False  # the write executed (not a replay, not a fault before execution)
@@ -241,6 +245,12 @@ class Fault:
     idempotency key in use during the delay (a same-key retry gets 409) and stores the result
     only when the delay is over; otherwise the result is stored at once, as when Stripe finished
     and the network was slow.
+
+    Where each kind acts: ``drop_before``, ``409`` and ``429`` answer before authentication and
+    the idempotency layer (nothing is applied or stored). ``500`` replaces the endpoint: a request
+    that the idempotency layer answers itself (a replay, a mismatch, a key in use) is answered as
+    usual and the fault is spent. ``apply_then_drop`` and ``timeout`` run the whole pipeline
+    (replays included) and then withhold the answer.
     """
 
     kind: FaultKind
@@ -529,7 +539,7 @@ class StripeEmulator:
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
             name="stripe-emulator",
         )
         self._thread.start()
@@ -2152,8 +2162,3 @@ def _api_key(header: str | None) -> str | None:
             return None
         return decoded.partition(":")[0] or None
     return None
-
-
-def iter_faults() -> Iterator[FaultKind]:
-    """Every fault kind, for parametrised tests."""
-    yield from FAULT_KINDS
