@@ -25,7 +25,7 @@ control_socket_disable = True
 
 # Link tokens and session capabilities are in URL paths: log redacted paths, no query strings,
 # no Referer (RELIABILITY.md 6).
-logger_class = "cancelpage.logs.RedactingGunicornLogger"
+logger_class = "cancelpage.web.logs.RedactingGunicornLogger"
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

@@ -32,8 +32,8 @@ from _setup import ROOT, Request, Source, bench_app, gunicorn, rate
 from flask import Flask
 
 from cancelpage.extensions import db
-from cancelpage.merchant_secrets import add_webhook_secret
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.secrets import add_webhook_secret
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent
 
 sys.path.insert(0, str(ROOT / "tests"))

@@ -12,7 +12,7 @@ from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from .i18n import Babel
+from cancelpage.i18n import Babel
 
 # Named constraints: PostgreSQL can drop them by name and Alembic migrations stay stable.
 NAMING_CONVENTION = {

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql
 
-from . import vault
-from .extensions import db
+from cancelpage.extensions import db
+from cancelpage.merchants import vault
 
 
 def utcnow() -> datetime:

@@ -11,9 +11,10 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import accounts, create_app
+from cancelpage import create_app
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug, create_merchant
+from cancelpage.merchants import accounts
+from cancelpage.merchants.store import by_slug, create_merchant
 from cancelpage.models import MerchantUser
 
 PASSWORD = "correct horse battery"

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from cancelpage import create_app
 from cancelpage.config import normalise_database_url
 from cancelpage.extensions import db
-from cancelpage.merchants import create_merchant
+from cancelpage.merchants.store import create_merchant
 from cancelpage.models import Merchant
 
 BASE_URL = "http://cancel.test"
@@ -116,7 +116,7 @@ def stripe_stub(app: Flask) -> StripeStub:
 @pytest.fixture
 def make_link(app: Flask) -> Callable[..., str]:
     """Sign a cancel link (path only) for a merchant slug."""
-    from cancelpage.cli import make_link as sign
+    from cancelpage.cli.links import make_link as sign
 
     def make(
         slug: str = "acme",
@@ -169,7 +169,7 @@ def fake_stripe(stripe_stub: StripeStub) -> Any:
 @pytest.fixture
 def hooked(app: Flask, merchant: Merchant, live_merchant: Merchant) -> None:
     """Both test merchants accept webhooks signed with stripe_support.WEBHOOK_SECRET."""
-    from cancelpage.merchants import by_slug
+    from cancelpage.merchants.store import by_slug
 
     with app.app_context():
         for slug in ("acme", "live"):

@@ -19,8 +19,8 @@ from cancelpage.billing import (
     Gateway,
     RecordedRequest,
     RecordingHTTPClient,
-    _apply_update,
 )
+from cancelpage.billing.preview import apply_update
 
 Answer = tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]
 Responder = Callable[[RecordedRequest], Answer]
@@ -334,7 +334,7 @@ class StatefulStripe:
     def _answer(self, req: RecordedRequest) -> Answer:
         if _SUB_PATH.match(req.path):
             if req.method == "post":
-                _apply_update(self.sub, req.params)
+                apply_update(self.sub, req.params)
             elif req.method == "delete":
                 self.sub.update(status="canceled", canceled_at=CREATED + 86400)
             return 200, copy.deepcopy(self.sub)

@@ -213,7 +213,8 @@ def reset_by_mail(app: Flask, inbox: Any) -> None:
 
 
 def test_reset_link_expires_and_refuses_tampering(app: Flask, user: int) -> None:
-    from cancelpage import accounts, links
+    from cancelpage import links
+    from cancelpage.merchants import accounts
 
     with app.test_request_context():
         account = db.session.get(MerchantUser, user)
@@ -284,7 +285,7 @@ def test_cli_user_add(app: Flask, merchant: Any) -> None:
 
 
 def test_changing_the_password_signs_out_other_sessions(app: Flask, user: int) -> None:
-    from cancelpage import accounts
+    from cancelpage.merchants import accounts
 
     first = app.test_client()
     sign_in(first, "owner@acme.example", form=True)

@@ -15,10 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from mail_support import SMTPSink, body_of, free_port
 
-from cancelpage import emails, outbox
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import EmailCopy, OutboxEmail, RecoveryCase, utcnow
+from cancelpage.recovery import emails, outbox
 
 USER = "owner@acme.example"
 EDIT = "/admin/emails/copy/dunning_1"

@@ -11,9 +11,10 @@ from admin_support import HX, add_user, post, sign_in, text
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import flow_drafts, flows
+from cancelpage import flows
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants import flow_drafts
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession, FlowVersion
 
 

@@ -12,10 +12,11 @@ from admin_support import add_user, sign_in
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
-from cancelpage import api_keys, create_app, emails, flow_drafts, outbox
+from cancelpage import create_app
 from cancelpage.admin.common import PUBLIC_ENDPOINTS
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug, create_merchant
+from cancelpage.merchants import api_keys, flow_drafts
+from cancelpage.merchants.store import by_slug, create_merchant
 from cancelpage.models import (
     ApiKey,
     CancelSession,
@@ -26,6 +27,7 @@ from cancelpage.models import (
     OutboxEmail,
     RecoveryCase,
 )
+from cancelpage.recovery import emails, outbox
 
 B_NAME = "Beta Secret Corp"
 B_OFFER = "Beta-only offer"

@@ -9,9 +9,9 @@ from admin_support import HX, add_user, post, sign_in, text
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import branding
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants import settings
+from cancelpage.merchants.store import by_slug
 
 GOOD = {
     "name": "Acme <b>Analytics</b>",
@@ -162,7 +162,7 @@ def test_every_copy_key_is_read_by_a_customer_template(app: Flask) -> None:
 
     folder = pathlib.Path(app.root_path, "templates", "cancel")
     source = "".join(p.read_text() for p in folder.glob("*.html"))
-    for field in branding.COPY_FIELDS:
+    for field in settings.COPY_FIELDS:
         assert f'texts.copy("{field.key}")' in source, field.key
 
 

@@ -14,10 +14,11 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import billing, vault
+from cancelpage import billing
 from cancelpage.billing import RecordedRequest, RecordingHTTPClient
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug, create_merchant
+from cancelpage.merchants import vault
+from cancelpage.merchants.store import by_slug, create_merchant
 
 TEST_KEY = "rk_test_51AbCdEfGhIjKlMnOp1234"
 PROBED = [

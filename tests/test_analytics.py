@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 
-from cancelpage import analytics, charts, simulate, stats
+from cancelpage import analytics
+from cancelpage.analytics import charts, simulate, stats
 from cancelpage.extensions import db
 from cancelpage.models import CancelSession, Merchant, SubscriptionStatus
 

@@ -18,10 +18,12 @@ from admin_support import dashboard_client
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import analytics, analytics_views, create_app, simulate, stats
+from cancelpage import analytics, create_app
+from cancelpage.admin import analytics_pages
+from cancelpage.analytics import simulate, stats
 from cancelpage.config import normalise_database_url
 from cancelpage.extensions import db
-from cancelpage.merchants import create_merchant, publish_flow
+from cancelpage.merchants.store import create_merchant, publish_flow
 from cancelpage.models import Merchant, MerchantUser, RecoveryCase
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
@@ -469,7 +471,7 @@ def test_dunning_csv_has_every_case_once_as_known_then(quarter: list[Sim], at: d
 def page_client(
     quarter_app: tuple[Flask, list[Sim]], monkeypatch: pytest.MonkeyPatch
 ) -> FlaskClient:
-    monkeypatch.setattr(analytics_views, "clock", lambda: NOW)
+    monkeypatch.setattr(analytics_pages, "clock", lambda: NOW)
     app = quarter_app[0]
     with app.app_context():
         db.session.execute(sa.delete(MerchantUser))

@@ -15,8 +15,14 @@ from flask.testing import FlaskClient
 
 from cancelpage import flows
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug, load_flow, publish_flow
-from cancelpage.models import CancelSession, ExperimentDecision, FlowVersion, Merchant, SessionEvent
+from cancelpage.merchants.store import by_slug, load_flow, publish_flow
+from cancelpage.models import (
+    CancelSession,
+    ExperimentDecision,
+    FlowVersion,
+    Merchant,
+    SessionEvent,
+)
 
 EXPERIMENT_FLOW: dict[str, Any] = copy.deepcopy(flows.DEFAULT_FLOW)
 EXPERIMENT_FLOW["offers"].append(

@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from recovery_support import INVOICE_ID, FakeStripe, event, invoice, paid_invoice, post
 
-from cancelpage import simulate
+from cancelpage.analytics import simulate
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession, OutboxEmail, SubscriptionStatus
 
 pytestmark = pytest.mark.usefixtures("hooked")

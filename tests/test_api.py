@@ -12,9 +12,9 @@ from admin_support import add_user, other_app, post, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import api_keys
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants import api_keys
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import ApiKey
 
 BODY = {"customer": "cus_123", "subscription": "sub_456"}

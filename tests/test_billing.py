@@ -42,9 +42,9 @@ from cancelpage.billing import (
     StripeRejected,
     StripeUnavailable,
     SubscriptionView,
-    preview_answer,
     verify_webhook,
 )
+from cancelpage.billing.preview import preview_answer
 
 EXPAND = {
     "expand[0]": "customer",

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from cancelpage import links
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 
 
 def test_merchant_create_then_link_opens_the_flow(app: Flask, client: FlaskClient) -> None:

@@ -1,4 +1,4 @@
-"""Concurrent clicks against a real threaded server on PostgreSQL (RELIABILITY.md 13): twenty
+"""Concurrent clicks against a real threaded server on PostgreSQL (docs/RELIABILITY.md 13): twenty
 identical accepts make one Stripe request and one recorded write; two tabs racing accept against
 cancel end with one outcome."""
 

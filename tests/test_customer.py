@@ -15,7 +15,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from cancelpage import links
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession, SessionEvent, StripeWrite
 
 HX = {"HX-Request": "true"}

@@ -24,17 +24,12 @@ from recovery_support import (
     post,
 )
 
-from cancelpage import dunning, outbox
 from cancelpage.billing import CardOnFile
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
-from cancelpage.models import (
-    CancelSession,
-    OutboxEmail,
-    RecoveryCase,
-    StripeWrite,
-    utcnow,
-)
+from cancelpage.merchants.store import by_slug
+from cancelpage.models import CancelSession, OutboxEmail, RecoveryCase, StripeWrite, utcnow
+from cancelpage.recovery import cases as recovery_cases
+from cancelpage.recovery import outbox
 
 pytestmark = pytest.mark.usefixtures("hooked")
 
@@ -129,7 +124,7 @@ def test_first_email_goes_out_in_one_pass_and_paid_stops_the_rest(
     with app.app_context():
         live = by_slug("live")
         assert live is not None
-        assert dunning.summary(live) == {
+        assert recovery_cases.summary(live) == {
             "cases": {"payment_failed": {"recovered": 1}},
             "recovered": {"eur": 2900},
         }
@@ -417,7 +412,7 @@ def test_cards_scan_queues_cards_expiring_next_month(
     app: Flask, fake_stripe: FakeStripe, stripe_stub: Any
 ) -> None:
     today = datetime.now(UTC).date()
-    soon = dunning.next_month(today)
+    soon = recovery_cases.next_month(today)
     customer_default = ss.customer(
         invoice_settings={"default_payment_method": payment_method("pm_cust0002", exp=soon)}
     )
@@ -473,10 +468,12 @@ def test_the_scan_and_the_event_share_one_email_per_card_and_month(app: Flask) -
         assert live is not None
         today = date(2026, 7, 20)
         card_on_file = CardOnFile("card_x", ss.CUSTOMER_ID, ss.SUB_ID, "visa", "1111", 8, 2026)
-        list(dunning.scan_cards(live, [card_on_file], today))
-        assert dunning.queue_card_expiring(live, card_on_file) is False
+        list(recovery_cases.scan_cards(live, [card_on_file], today))
+        assert recovery_cases.queue_card_expiring(live, card_on_file) is False
         renewed = CardOnFile("card_x", ss.CUSTOMER_ID, ss.SUB_ID, "visa", "1111", 8, 2029)
-        assert dunning.queue_card_expiring(live, renewed) is True  # a new expiry is a new email
+        assert (
+            recovery_cases.queue_card_expiring(live, renewed) is True
+        )  # a new expiry is a new email
 
 
 def test_cards_scan_needs_a_stripe_key(app: Flask) -> None:

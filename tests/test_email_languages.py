@@ -23,10 +23,12 @@ from mail_support import SMTPSink, body_of
 from recovery_support import FakeStripe, event, invoice, post
 from test_i18n_pages import visible_texts
 
-from cancelpage import catalogs, emails, i18n, outbox
+from cancelpage import i18n
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.i18n import catalogs
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import Merchant, OutboxEmail
+from cancelpage.recovery import emails, outbox
 
 LOCALES = ("en", "de", "fr", "es")
 ACTION = "http://cancel.test/card/TOKEN"

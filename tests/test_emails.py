@@ -10,11 +10,11 @@ from flask import Flask
 from mail_support import SMTPSink, body_of
 from recovery_support import card, invoice, payment_method
 
-from cancelpage import emails
 from cancelpage.billing import CardOnFile, card_from_source
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import Merchant
+from cancelpage.recovery import emails
 
 
 def acme(app: Flask) -> Merchant:

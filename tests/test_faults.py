@@ -1,4 +1,4 @@
-"""Faults on every Stripe write and in the database (RELIABILITY.md 13, 15, 28).
+"""Faults on every Stripe write and in the database (docs/RELIABILITY.md 13, 15, 28).
 
 Each write the service makes meets each fault: the customer sees a clear retry step, the retry
 reuses the idempotency key, nothing is applied twice, and an outcome that is unknown (the
@@ -25,7 +25,7 @@ from stripe_support import StatefulStripe, connection_error, should_retry
 from cancelpage import flows
 from cancelpage.billing import RecordedRequest
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug, publish_flow
+from cancelpage.merchants.store import by_slug, publish_flow
 from cancelpage.models import CancelSession, StripeWrite
 
 HX = {"HX-Request": "true"}

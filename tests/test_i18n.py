@@ -16,9 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import gettext, ngettext
 
-from cancelpage import catalogs, flows, i18n
+from cancelpage import flows, i18n
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug, create_merchant
+from cancelpage.i18n import catalogs
+from cancelpage.merchants.store import by_slug, create_merchant
 from cancelpage.models import CancelSession, StripeWrite
 
 HX = {"HX-Request": "true"}

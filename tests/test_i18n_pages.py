@@ -21,9 +21,10 @@ import stripe_support
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import catalogs, flows
+from cancelpage import flows
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug, create_merchant
+from cancelpage.i18n import catalogs
+from cancelpage.merchants.store import by_slug, create_merchant
 from cancelpage.models import CancelSession, utcnow
 
 LOCALES = ("en", "de", "fr", "es")

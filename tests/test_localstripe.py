@@ -30,11 +30,11 @@ from flask import Flask
 from mail_support import SMTPSink, body_of, free_port
 from werkzeug.serving import make_server
 
-from cancelpage import outbox
 from cancelpage.billing import API_VERSION
 from cancelpage.extensions import db
-from cancelpage.merchants import create_merchant
+from cancelpage.merchants.store import create_merchant
 from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent, utcnow
+from cancelpage.recovery import outbox
 
 localstripe_server = pytest.importorskip("localstripe.server")
 localstripe_resources = pytest.importorskip("localstripe.resources")

@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from flask import Flask
 from mail_support import SMTPSink, body_of
 
-from cancelpage import emails, links, outbox
+from cancelpage import links
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import EmailSuppression, Merchant, OutboxEmail, RecoveryCase, utcnow
+from cancelpage.recovery import emails, outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Rate limits per address and per link (RELIABILITY.md 26): memory in development, Redis in
+"""Rate limits per address and per link (docs/RELIABILITY.md 26): memory in development, Redis in
 production (the real server at 127.0.0.1:6379, in a database of its own)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from flask import Flask
 
 from cancelpage import create_app
 from cancelpage.extensions import db
-from cancelpage.merchants import create_merchant
+from cancelpage.merchants.store import create_merchant
 
 HX = {"HX-Request": "true"}
 REDIS_DB = 14  # a database of the tests' own; only keys under the limiter's prefix are touched
@@ -67,7 +67,7 @@ def redis_db() -> Iterator[redis.Redis]:
 
 
 def link_for(app: Flask, customer: str) -> str:
-    from cancelpage.cli import make_link
+    from cancelpage.cli.links import make_link
 
     with app.app_context():
         return make_link("acme", customer, "sub_1").removeprefix(app.config["PUBLIC_BASE_URL"])

@@ -14,10 +14,11 @@ from flask.testing import FlaskClient
 from mail_support import SMTPSink
 from recovery_support import FakeStripe, event, invoice, post
 
-from cancelpage import links, outbox
+from cancelpage import links
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import EmailSuppression, OutboxEmail, RecoveryCase, StripeWrite
+from cancelpage.recovery import outbox
 
 pytestmark = pytest.mark.usefixtures("hooked")
 HX = {"HX-Request": "true"}

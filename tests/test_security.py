@@ -1,4 +1,5 @@
-"""Security headers, error pages, proxy handling and log redaction (RELIABILITY.md 6, 17-20, 27)."""
+"""Security headers, error pages, proxy handling and log redaction
+(docs/RELIABILITY.md 6, 17-20, 27)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cancelpage import cancel_sessions, create_app, logs
+from cancelpage import cancel_sessions, create_app
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
-from cancelpage.security import content_security_policy, validate_frame_ancestors
+from cancelpage.merchants.store import by_slug
+from cancelpage.web import logs
+from cancelpage.web.headers import content_security_policy, validate_frame_ancestors
 
 HX = {"HX-Request": "true"}
 TEMPLATES = Path(__file__).parent.parent / "cancelpage" / "templates"
@@ -220,7 +222,7 @@ def test_a_crash_shows_an_apology_and_logs_no_token(
     def explode(token: str, purpose: str = "cancel") -> Any:
         raise RuntimeError(f"internal detail {token}")
 
-    monkeypatch.setattr(cancel_sessions, "open_session", explode)
+    monkeypatch.setattr(cancel_sessions.opening, "open_session", explode)
     link = make_link()
     token = link.removeprefix("/c/")
     with caplog.at_level(logging.ERROR):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cancelpage.stats import (
+from cancelpage.analytics.stats import (
     ALPHA,
     ArmCount,
     Proportion,

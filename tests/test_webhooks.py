@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from recovery_support import INVOICE_ID, FakeStripe, event, invoice, paid_invoice, post
 
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent
 
 pytestmark = pytest.mark.usefixtures("hooked")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Response, current_app, request, session, url_for
 from flask_login import login_user, logout_user
 
-from .. import accounts
-from ..extensions import db, limiter
-from ..web import see_other
-from .common import bp, page
+from cancelpage.admin.common import bp, page
+from cancelpage.extensions import db, limiter
+from cancelpage.merchants import accounts
+from cancelpage.web.rendering import see_other
 
 RESET_SESSION_KEY = "admin_reset_token"
 

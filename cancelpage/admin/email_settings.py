@@ -17,11 +17,12 @@ from flask import Response, abort, current_app, flash, make_response, request, u
 from flask_babel import force_locale
 from flask_login import current_user
 
-from .. import dunning, emails, i18n, outbox
-from ..extensions import db, limiter
-from ..models import Merchant
-from ..web import see_other, wants_fragment
-from .common import bp, merchant, page, saved
+from cancelpage import i18n
+from cancelpage.admin.common import bp, merchant, page, saved
+from cancelpage.extensions import db, limiter
+from cancelpage.models import Merchant
+from cancelpage.recovery import cases, emails, outbox
+from cancelpage.web.rendering import see_other, wants_fragment
 
 TEMPLATE = "admin/emails.html"
 EDIT_TEMPLATE = "admin/email_edit.html"
@@ -267,7 +268,7 @@ def saved_test(kind: str, locale: str, to: str) -> Response:
 
 def outbox_context(status: str | None, **extra: Any) -> dict[str, Any]:
     current = merchant()
-    summary = dunning.summary(current)
+    summary = cases.summary(current)
     with force_locale(i18n.SOURCE_LOCALE):  # the dashboard is in English
         recovered = [
             emails.money(amount or 0, currency or "")

@@ -12,11 +12,12 @@ from typing import Any
 from flask import Response, abort, flash, make_response, request, url_for
 from jinja2_fragments.flask import render_blocks
 
-from .. import flow_drafts, flows
-from ..extensions import db
-from ..flows.parsing import CONDITION_FIELDS, CONDITION_OPS
-from ..web import see_other, wants_fragment
-from .common import NAV, bp, merchant, page
+from cancelpage import flows
+from cancelpage.admin.common import NAV, bp, merchant, page
+from cancelpage.extensions import db
+from cancelpage.flows.parsing import CONDITION_FIELDS, CONDITION_OPS
+from cancelpage.merchants import flow_drafts
+from cancelpage.web.rendering import see_other, wants_fragment
 
 TEMPLATE = "admin/flow.html"
 DURATION_LABELS = {

@@ -1,0 +1,1073 @@
+"""Retention analytics for one merchant: definitions, dashboard queries, experiments, failed-payment
+recovery, CSV exports.
+
+Definitions (the dashboard states the same words):
+
+* A **session** is one cancel session (one signed link, purpose "cancel"), dated by when it was
+  opened, in UTC. Filters: date range (inclusive days), plan, reason, an offer that was shown, and
+  an experiment (optionally one arm).
+* **Saved**: the outcome is ``accepted`` (an offer was accepted) or ``kept`` (the customer kept the
+  subscription at the confirmation, or undid a scheduled cancel). **Cancelled**: ``canceled`` or
+  ``portal`` (handed to Stripe's portal to cancel). **Decided** = saved + cancelled; sessions with
+  no outcome yet are **open** (in progress or abandoned). **Save rate** = saved / decided.
+* **Saved MRR** is the monthly value kept right after the save, net of the offer, from the
+  session's snapshot MRR (minor units, per currency): kept -> MRR; percent discount -> MRR x
+  (1 - percent/100) while the discount runs; amount discount -> MRR minus the discount's monthly
+  share (amount over the billing interval), at least 0; pause -> 0 during the pause; free period
+  -> 0 during the free days; contact or link offers -> MRR (billing is unchanged); plan switch ->
+  0, because the new price's amount is not known to cancelpage (so are offers whose terms cannot
+  be found). Summed exactly, then rounded half
+  up to the minor unit once per currency. The offer's terms are those of the flow version the
+  session ran.
+* **Retained at N days** (30, 60, 90): the subscription is still running N days after the session
+  opened - its status then is not canceled, unpaid or incomplete_expired - as known: the
+  snapshot's status at the session, overridden by each later status change reported by webhooks
+  up to that day (record_subscription_status). Sessions younger than N days are left out of the
+  denominator. **MRR retained at 30 days** of an offer: the snapshot MRR (list price, before the
+  offer) of the sessions that accepted it and are retained at 30 days.
+* **Experiments**: see cancelpage.stats for the decision rule.
+* **Failed-payment recovery** (dunning): see dunning_summary; recovery rate = recovered /
+  (recovered + lost) cases, open cases left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import ColumnElement
+
+from cancelpage import flows
+from cancelpage.analytics import stats
+from cancelpage.extensions import db
+from cancelpage.merchants.store import load_flow
+from cancelpage.models import (
+    NOT_RETAINED_STATUSES,
+    CancelSession,
+    ExperimentDecision,
+    FlowVersion,
+    Merchant,
+    RecoveryCase,
+    SubscriptionStatus,
+)
+
+SAVED = ("accepted", "kept")
+CANCELLED = ("canceled", "portal")
+RETENTION_DAYS = (30, 60, 90)
+DEFAULT_RANGE_DAYS = 91  # thirteen weeks: a quarter
+MAX_RANGE_DAYS = 731
+COMMENTS_PER_PAGE = 25
+MAX_SEARCH = 200
+SKIPPED = "(skipped)"  # the reason label of sessions that skipped the survey
+
+S = CancelSession
+
+
+# ---- filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """One merchant's segment: a date range (inclusive, UTC days) and optional equality filters."""
+
+    start: date
+    end: date
+    plan: str | None = None
+    reason: str | None = None
+    offer: str | None = None  # sessions that were shown this offer
+    experiment: str | None = None
+    arm: str | None = None  # only with experiment
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time(), UTC)
+
+    @property
+    def end_at(self) -> datetime:
+        """Exclusive upper bound: midnight after the last day."""
+        return datetime.combine(self.end + timedelta(days=1), time(), UTC)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str], today: date) -> Filters:
+        """Read query arguments; anything missing or malformed falls back to the last quarter."""
+        end = _date(args.get("to")) or today
+        start = _date(args.get("from")) or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        if start > end or (end - start).days >= MAX_RANGE_DAYS:
+            start = end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        experiment = _text(args.get("experiment"))
+        return cls(
+            start=start,
+            end=end,
+            plan=_text(args.get("plan")),
+            reason=_text(args.get("reason")),
+            offer=_text(args.get("offer")),
+            experiment=experiment,
+            arm=_text(args.get("arm")) if experiment else None,
+        )
+
+    def to_args(self) -> dict[str, str]:
+        """Query arguments that reproduce these filters (for links and the CSV export)."""
+        args = {"from": self.start.isoformat(), "to": self.end.isoformat()}
+        for key in ("plan", "reason", "offer", "experiment", "arm"):
+            value = getattr(self, key)
+            if value:
+                args[key] = value
+        return args
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _text(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value[:255] or None
+
+
+def arm_of(experiment_id: str) -> ColumnElement[str]:
+    """The session's arm in an experiment (NULL when it did not enter it)."""
+    return S.assignments[experiment_id].as_string()
+
+
+def _where(merchant_id: int, f: Filters) -> list[ColumnElement[bool]]:
+    conditions = [
+        S.merchant_id == merchant_id,
+        S.purpose == "cancel",
+        S.created_at >= f.start_at,
+        S.created_at < f.end_at,
+    ]
+    if f.plan:
+        conditions.append(S.plan == f.plan)
+    if f.reason:
+        conditions.append(S.reason.is_(None) if f.reason == SKIPPED else S.reason == f.reason)
+    if f.offer:
+        # offers_shown is a JSON list of ids: match the quoted id, LIKE wildcards escaped.
+        shown = sa.cast(S.offers_shown, sa.Text)
+        conditions.append(shown.contains(json.dumps(f.offer), autoescape=True))
+    if f.experiment:
+        arm = arm_of(f.experiment)
+        conditions.append(arm == f.arm if f.arm else arm.is_not(None))
+    return conditions
+
+
+def _category(outcome: str | None) -> str:
+    if outcome in SAVED:
+        return "saved"
+    if outcome in CANCELLED:
+        return "cancelled"
+    return "open"
+
+
+def _matured(now: datetime, days: int) -> ColumnElement[bool]:
+    return S.created_at <= now - timedelta(days=days)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+# ---- saved MRR -------------------------------------------------------------------------------
+
+
+def kept_share(offer: flows.Offer | None) -> Fraction | None:
+    """Share of the MRR kept while an accepted offer runs; None when it depends on the
+    subscription (amount discounts)."""
+    if isinstance(offer, flows.DiscountOffer):
+        if offer.percent_off is None:
+            return None
+        return 1 - Fraction(str(offer.percent_off)) / 100
+    if isinstance(offer, flows.ContactOffer | flows.CustomLinkOffer):
+        return Fraction(1)  # billing unchanged
+    # Pause, free period, plan switch (new amount unknown), or terms that cannot be found.
+    return Fraction(0)
+
+
+def kept_with_amount_off(
+    offer: flows.DiscountOffer, mrr: int, interval: str | None, interval_count: Any
+) -> Fraction:
+    """MRR minus the discount's monthly share (amount over the billing interval), at least 0."""
+    try:
+        count = int(interval_count or 1)
+        monthly_discount = flows.monthly_amount(offer.amount_off or 0, interval or "month", count)
+    except ValueError:
+        monthly_discount = offer.amount_off or 0
+    return Fraction(max(0, mrr - monthly_discount))
+
+
+def round_minor(value: Fraction) -> int:
+    """Half up, as money is rounded on invoices."""
+    return int((value + Fraction(1, 2)).__floor__())
+
+
+@dataclass(frozen=True)
+class OutcomeGroup:
+    """Sessions sharing outcome, flow version, accepted offer and currency, with their kept MRR."""
+
+    outcome: str | None
+    version_id: int | None
+    offer_id: str | None
+    currency: str
+    plan: str | None
+    sessions: int
+    kept_mrr: Fraction
+
+
+def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
+    """The segment grouped by outcome, with saved MRR worked out per the definition above.
+
+    One read: sessions that took an amount discount are further grouped by MRR and billing
+    interval (their kept MRR is not proportional to MRR); every other group is summed whole."""
+    amount_off = S.accepted_offer.in_(amount_off_offer_ids(merchant)) & (S.outcome == "accepted")
+    per_price = [
+        sa.case((amount_off, column), else_=None)
+        for column in (S.mrr, S.billing_interval, S.billing_interval_count)
+    ]
+    keys = (S.outcome, S.flow_version_id, S.accepted_offer, S.currency, S.plan, *per_price)
+    rows = db.session.execute(
+        sa.select(*keys, sa.func.count(), sa.func.sum(S.mrr))
+        .where(*_where(merchant.id, f))
+        .group_by(*keys)
+    ).all()
+    groups = []
+    for row in rows:
+        outcome, version_id, offer_id, currency, plan, mrr, interval, interval_count = row[:8]
+        n, mrr_sum = row[8:]
+        kept = Fraction(0)
+        if outcome == "kept":
+            kept = Fraction(int(mrr_sum or 0))
+        elif outcome == "accepted":
+            offer = load_flow(merchant, version_id).offers.get(offer_id or "")
+            share = kept_share(offer)
+            if share is not None:
+                kept = share * int(mrr_sum or 0)
+            else:
+                assert isinstance(offer, flows.DiscountOffer)
+                kept = kept_with_amount_off(offer, int(mrr or 0), interval, interval_count) * n
+        groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, plan, n, kept))
+    return groups
+
+
+def amount_off_offer_ids(merchant: Merchant) -> list[str]:
+    """Ids that name an amount discount in any of the merchant's flow versions."""
+    versions = db.session.scalars(
+        sa.select(FlowVersion.id).where(FlowVersion.merchant_id == merchant.id)
+    )
+    return sorted(
+        {
+            offer.id
+            for version_id in versions
+            for offer in load_flow(merchant, version_id).offers.values()
+            if isinstance(offer, flows.DiscountOffer) and offer.amount_off is not None
+        }
+    )
+
+
+def _version_is(version_id: int | None) -> ColumnElement[bool]:
+    if version_id is None:
+        return S.flow_version_id.is_(None)
+    return S.flow_version_id == version_id
+
+
+def _add_money(totals: dict[str, Fraction], currency: str, amount: Fraction) -> None:
+    totals[currency] = totals.get(currency, Fraction(0)) + amount
+
+
+def _rounded(totals: Mapping[str, Fraction]) -> dict[str, int]:
+    return {currency: round_minor(v) for currency, v in sorted(totals.items()) if v}
+
+
+# ---- overview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    sessions: int
+    saved: int
+    cancelled: int
+    saved_mrr: dict[str, int]  # currency -> minor units
+
+    @property
+    def decided(self) -> int:
+        return self.saved + self.cancelled
+
+    @property
+    def open(self) -> int:
+        return self.sessions - self.decided
+
+    @property
+    def save_rate(self) -> stats.Proportion:
+        return stats.Proportion(self.saved, self.decided)
+
+
+def overview(merchant: Merchant, f: Filters, groups: list[OutcomeGroup] | None = None) -> Overview:
+    """Sessions, saves, cancels and saved MRR of a segment (from `groups` when already read)."""
+    counts: dict[str, int] = defaultdict(int)
+    saved_mrr: dict[str, Fraction] = {}
+    for group in outcome_groups(merchant, f) if groups is None else groups:
+        counts[_category(group.outcome)] += group.sessions
+        _add_money(saved_mrr, group.currency, group.kept_mrr)
+    return Overview(
+        sessions=sum(counts.values()),
+        saved=counts["saved"],
+        cancelled=counts["cancelled"],
+        saved_mrr=_rounded(saved_mrr),
+    )
+
+
+# ---- retention -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Retained at N days, of all sessions and of saved sessions old enough to tell."""
+
+    days: int
+    all: stats.Proportion
+    saved: stats.Proportion
+
+
+def retention(merchant_id: int, f: Filters, now: datetime) -> list[Retention]:
+    """Retained-30/60/90 of a segment, as known at `now`."""
+    saved = S.outcome.in_(SAVED)
+    columns: list[ColumnElement[int]] = []
+    for days in RETENTION_DAYS:
+        matured = _matured(now, days)
+        kept = getattr(S, f"retained_{days}").is_(True)
+        columns += [
+            _count_if(matured),
+            _count_if(sa.and_(matured, kept)),
+            _count_if(sa.and_(matured, saved)),
+            _count_if(sa.and_(matured, saved, kept)),
+        ]
+    row = db.session.execute(sa.select(*columns).where(*_where(merchant_id, f))).one()
+    out = []
+    for i, days in enumerate(RETENTION_DAYS):
+        matured_n, kept_n, saved_n, saved_kept_n = (int(v) for v in row[4 * i : 4 * i + 4])
+        out.append(
+            Retention(
+                days, stats.Proportion(kept_n, matured_n), stats.Proportion(saved_kept_n, saved_n)
+            )
+        )
+    return out
+
+
+def record_subscription_status(
+    merchant_id: int, subscription_id: str, status: str, changed_at: datetime
+) -> bool:
+    """Append one status change reported by a webhook and refresh the retention of the
+    subscription's sessions. A repeat (same subscription, time and status) is ignored and returns
+    False. Order-independent: a late, older change is placed where it belongs. Caller commits."""
+    if changed_at.tzinfo is None:
+        raise ValueError("naive datetime")
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = db.session.execute(
+        insert(SubscriptionStatus)
+        .values(
+            merchant_id=merchant_id,
+            subscription_id=subscription_id,
+            status=status,
+            changed_at=changed_at,
+            recorded_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing()
+        .returning(SubscriptionStatus.id)
+    )
+    if result.first() is None:
+        return False
+    refresh_retention(merchant_id, subscription_id)
+    return True
+
+
+def refresh_retention(merchant_id: int, subscription_id: str) -> None:
+    """Recompute retained_30/60/90 of every session of a subscription from its status history."""
+    history = db.session.execute(
+        sa.select(SubscriptionStatus.changed_at, SubscriptionStatus.status)
+        .where(
+            SubscriptionStatus.merchant_id == merchant_id,
+            SubscriptionStatus.subscription_id == subscription_id,
+        )
+        .order_by(SubscriptionStatus.changed_at, SubscriptionStatus.id)
+    ).all()
+    sessions = db.session.scalars(
+        sa.select(S).where(S.merchant_id == merchant_id, S.subscription_id == subscription_id)
+    )
+    for session in sessions:
+        for days in RETENTION_DAYS:
+            running = retained_at(
+                session.created_at,
+                str(session.snapshot.get("status", "active")),
+                history,
+                session.created_at + timedelta(days=days),
+            )
+            setattr(session, f"retained_{days}", running)
+
+
+def retained_at(
+    opened_at: datetime,
+    status_at_open: str,
+    history: Iterable[tuple[datetime, str]],
+    moment: datetime,
+) -> bool:
+    """Whether the subscription is running at `moment`: the last status known by then, where the
+    snapshot counts as a status seen when the session opened and webhook changes from then on
+    override it (history sorted by time; at equal times the later-recorded change wins)."""
+    status = status_at_open
+    for changed_at, changed_to in history:
+        if opened_at <= changed_at <= moment:
+            status = changed_to
+    return status not in NOT_RETAINED_STATUSES
+
+
+# ---- reasons and comments --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    code: str  # SKIPPED for sessions without an answer
+    label: str
+    sessions: int
+    saved: int
+    cancelled: int
+
+    @property
+    def save_rate(self) -> stats.Proportion:
+        return stats.Proportion(self.saved, self.saved + self.cancelled)
+
+
+def reasons(merchant: Merchant, f: Filters) -> list[ReasonRow]:
+    """Why customers leave: sessions per reason, most frequent first."""
+    rows = db.session.execute(
+        sa.select(S.reason, S.outcome, sa.func.count())
+        .where(*_where(merchant.id, f))
+        .group_by(S.reason, S.outcome)
+    ).all()
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for reason, outcome, count in rows:
+        counts[reason or SKIPPED][_category(outcome)] += count
+    flow = load_flow(merchant, merchant.flow_version_id)
+    out = []
+    for code, by_category in counts.items():
+        known = flow.reason(code)
+        label = known.label if known else ("Skipped the survey" if code == SKIPPED else code)
+        out.append(
+            ReasonRow(
+                code,
+                label,
+                sum(by_category.values()),
+                by_category["saved"],
+                by_category["cancelled"],
+            )
+        )
+    return sorted(out, key=lambda r: (-r.sessions, r.code))
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    created_at: datetime
+    reason: str | None
+    plan: str | None
+    outcome: str | None
+    comment: str
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    comments: list[Comment]
+    next_before: int | None  # pass as `before` for the next (older) page
+
+
+def comments(
+    merchant_id: int,
+    f: Filters,
+    search: str = "",
+    before: int | None = None,
+    limit: int = COMMENTS_PER_PAGE,
+) -> CommentPage:
+    """Survey comments, newest first, optionally containing `search` (case-insensitive)."""
+    conditions = [*_where(merchant_id, f), S.comment.is_not(None)]
+    search = search.strip()[:MAX_SEARCH]
+    if search:
+        conditions.append(sa.func.lower(S.comment).contains(search.lower(), autoescape=True))
+    if before is not None:
+        cursor = db.session.execute(
+            sa.select(S.created_at, S.id).where(S.id == before, S.merchant_id == merchant_id)
+        ).first()
+        if cursor is not None:
+            conditions.append(sa.tuple_(S.created_at, S.id) < sa.tuple_(cursor[0], cursor[1]))
+    rows = db.session.execute(
+        sa.select(S.id, S.created_at, S.reason, S.plan, S.outcome, S.comment)
+        .where(*conditions)
+        .order_by(S.created_at.desc(), S.id.desc())
+        .limit(limit + 1)
+    ).all()
+    page = [Comment(*row) for row in rows[:limit]]
+    return CommentPage(page, page[-1].id if len(rows) > limit else None)
+
+
+# ---- offers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class OfferRow:
+    offer_id: str
+    title: str
+    shown: int = 0
+    accepted: int = 0
+    saved_mrr_exact: dict[str, Fraction] = field(default_factory=dict)
+    matured_30: int = 0  # accepted sessions at least 30 days old
+    retained_30: int = 0
+    retained_mrr_30: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def acceptance(self) -> stats.Proportion:
+        return stats.Proportion(self.accepted, self.shown)
+
+    @property
+    def retention_30(self) -> stats.Proportion:
+        return stats.Proportion(self.retained_30, self.matured_30)
+
+    @property
+    def saved_mrr(self) -> dict[str, int]:
+        return _rounded(self.saved_mrr_exact)
+
+
+def offers(
+    merchant: Merchant, f: Filters, now: datetime, groups: list[OutcomeGroup] | None = None
+) -> list[OfferRow]:
+    """Each offer's shown / accepted / acceptance rate, saved MRR and retention at 30 days
+    (saved MRR from `groups` when already read)."""
+    shown_text = sa.cast(S.offers_shown, sa.Text)
+    matured = sa.case((_matured(now, 30), 1), else_=0)
+    accepted = sa.case((S.outcome == "accepted", S.accepted_offer), else_=None)
+    rows = db.session.execute(
+        sa.select(
+            shown_text,
+            accepted,
+            S.currency,
+            matured,
+            S.retained_30,
+            sa.func.count(),
+            sa.func.sum(S.mrr),
+        )
+        .where(*_where(merchant.id, f))
+        .group_by(shown_text, accepted, S.currency, matured, S.retained_30)
+    ).all()
+    flow = load_flow(merchant, merchant.flow_version_id)
+    table: dict[str, OfferRow] = {}
+
+    def row_for(offer_id: str) -> OfferRow:
+        if offer_id not in table:
+            offer = flow.offers.get(offer_id)
+            table[offer_id] = OfferRow(offer_id, offer.title if offer else offer_id)
+        return table[offer_id]
+
+    for text, accepted_id, currency, is_matured, retained, count, mrr_sum in rows:
+        for offer_id in json.loads(text or "[]"):
+            row_for(offer_id).shown += count
+        if accepted_id is None:
+            continue
+        row = row_for(accepted_id)
+        row.accepted += count
+        if is_matured:
+            row.matured_30 += count
+            if retained:
+                row.retained_30 += count
+                row.retained_mrr_30[currency] = row.retained_mrr_30.get(currency, 0) + int(mrr_sum)
+    for group in outcome_groups(merchant, f) if groups is None else groups:
+        if group.outcome == "accepted" and group.offer_id is not None:
+            _add_money(row_for(group.offer_id).saved_mrr_exact, group.currency, group.kept_mrr)
+    order = {offer_id: i for i, offer_id in enumerate(flow.offers)}
+    return sorted(table.values(), key=lambda r: (order.get(r.offer_id, len(order)), r.offer_id))
+
+
+def keeps_most_at_30(rows: list[OfferRow], currency: str) -> OfferRow | None:
+    """The offer whose accepters keep the most MRR 30 days later, in one currency."""
+    candidates = [r for r in rows if r.retained_mrr_30.get(currency)]
+    return max(candidates, key=lambda r: r.retained_mrr_30[currency], default=None)
+
+
+# ---- weekly trend ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Week:
+    start: date  # a Monday
+    sessions: int
+    saved: int
+    cancelled: int
+
+    @property
+    def save_rate(self) -> stats.Proportion:
+        return stats.Proportion(self.saved, self.saved + self.cancelled)
+
+
+def week_index(column: Any, f: Filters) -> tuple[date, int, ColumnElement[int]]:
+    """The range's first Monday, its number of weeks (Monday to Sunday, UTC), and the index of
+    the week `column` (a UTC datetime inside the range) falls in."""
+    first_monday = f.start - timedelta(days=f.start.weekday())
+    weeks = (f.end - first_monday).days // 7 + 1
+    origin = datetime.combine(first_monday, time(), UTC)
+    # Plain comparisons with each week's end: the same on every engine, exact at the boundaries.
+    week = sa.case(
+        *((column < origin + timedelta(weeks=i + 1), i) for i in range(weeks - 1)),
+        else_=weeks - 1,
+    )
+    return first_monday, weeks, week
+
+
+def weekly(merchant_id: int, f: Filters) -> list[Week]:
+    """Sessions, saves and cancels per week (Monday to Sunday, UTC) over the range, gaps as 0."""
+    first_monday, weeks, week = week_index(S.created_at, f)
+    rows = db.session.execute(
+        sa.select(week, S.outcome, sa.func.count())
+        .where(*_where(merchant_id, f))
+        .group_by(week, S.outcome)
+    ).all()
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for index, outcome, count in rows:
+        counts[int(index)][_category(outcome)] += count
+    return [
+        Week(
+            first_monday + timedelta(weeks=i),
+            sum(counts[i].values()),
+            counts[i]["saved"],
+            counts[i]["cancelled"],
+        )
+        for i in range(weeks)
+    ]
+
+
+# ---- experiments -----------------------------------------------------------------------------
+
+
+@dataclass
+class ArmResult:
+    """One arm over the segment (date range and filters): what it saved, accepted and kept."""
+
+    arm: str
+    sessions: int = 0
+    saved: int = 0
+    decided: int = 0
+    accepted_here: int = 0  # accepted the offer this arm put in the experiment's place
+    matured_30: int = 0
+    retained_30: int = 0
+
+    @property
+    def save_rate(self) -> stats.Proportion:
+        return stats.Proportion(self.saved, self.decided)
+
+    @property
+    def acceptance(self) -> stats.Proportion | None:
+        """None for the holdout: it had no offer in the experiment's place."""
+        if self.arm == flows.HOLDOUT:
+            return None
+        return stats.Proportion(self.accepted_here, self.sessions)
+
+    @property
+    def retention_30(self) -> stats.Proportion:
+        return stats.Proportion(self.retained_30, self.matured_30)
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    experiment: flows.Experiment
+    decision: ExperimentDecision | None
+    arms: list[ArmResult]
+    at_horizon: list[stats.ArmCount]  # the counts the verdict was computed from
+    verdict: stats.Verdict
+
+    @property
+    def running(self) -> bool:
+        return self.decision is None
+
+
+def experiment_from_dict(data: Mapping[str, Any]) -> flows.Experiment:
+    """Rebuild an experiment stored by flows.experiment_to_dict (a decision's definition)."""
+    return flows.Experiment(
+        id=data["experiment"],
+        variants=tuple(flows.Variant(v["offer"], int(v["weight"])) for v in data["variants"]),
+        holdout=float(data["holdout"]),
+        min_effect=float(data["min_effect"]),
+    )
+
+
+def experiments(merchant: Merchant, f: Filters, now: datetime) -> list[ExperimentReport]:
+    """Running experiments (in the published flow) and decided ones, newest decision last."""
+    decided = db.session.scalars(
+        sa.select(ExperimentDecision)
+        .where(ExperimentDecision.merchant_id == merchant.id)
+        .order_by(ExperimentDecision.decided_at)
+    ).all()
+    decisions = {d.experiment_id: d for d in decided}
+    running = load_flow(merchant, merchant.flow_version_id).experiments()
+    chosen: list[tuple[flows.Experiment, ExperimentDecision | None]] = [
+        (e, None) for e in running.values() if e.id not in decisions
+    ]
+    chosen += [(experiment_from_dict(d.definition), d) for d in decided]
+    segment = Filters(f.start, f.end, plan=f.plan, reason=f.reason, offer=f.offer)
+    return [
+        experiment_report(merchant.id, experiment, decision, segment, now)
+        for experiment, decision in chosen
+    ]
+
+
+def experiment_report(
+    merchant_id: int,
+    experiment: flows.Experiment,
+    decision: ExperimentDecision | None,
+    f: Filters,
+    now: datetime,
+) -> ExperimentReport:
+    arm = arm_of(experiment.id)
+    matured = sa.case((_matured(now, 30), 1), else_=0)
+    rows = db.session.execute(
+        sa.select(arm, S.outcome, S.accepted_offer, matured, S.retained_30, sa.func.count())
+        .where(*_where(merchant_id, f), arm.is_not(None))
+        .group_by(arm, S.outcome, S.accepted_offer, matured, S.retained_30)
+    ).all()
+    results = {name: ArmResult(name) for name in experiment.arms}
+    for name, outcome, accepted, is_matured, retained, count in rows:
+        result = results.setdefault(name, ArmResult(name))
+        result.sessions += count
+        category = _category(outcome)
+        if category != "open":
+            result.decided += count
+        if category == "saved":
+            result.saved += count
+        if outcome == "accepted" and accepted == name:
+            result.accepted_here += count
+        if is_matured:
+            result.matured_30 += count
+            result.retained_30 += count if retained else 0
+    counts = horizon_counts(merchant_id, experiment)
+    verdict = stats.decide(counts[0], counts[1:], experiment.min_effect)
+    return ExperimentReport(experiment, decision, list(results.values()), counts, verdict)
+
+
+def horizon_counts(merchant_id: int, experiment: flows.Experiment) -> list[stats.ArmCount]:
+    """Saves among the first N decided sessions of each arm (N = the horizon), in the order the
+    sessions ended, over the whole experiment (no date range or filter): control first.
+
+    Each arm reads at most N rows, in completed_at order (ix_session_completed)."""
+    horizon = stats.sample_size_per_arm(experiment.min_effect, len(experiment.arms) - 1)
+    counts = []
+    for name in experiment.arms:
+        first = (
+            sa.select(sa.case((S.outcome.in_(SAVED), 1), else_=0).label("saved"))
+            .where(
+                S.merchant_id == merchant_id,
+                S.completed_at.is_not(None),
+                S.purpose == "cancel",
+                S.outcome.in_(SAVED + CANCELLED),
+                arm_of(experiment.id) == name,
+            )
+            .order_by(S.completed_at, S.id)
+            .limit(horizon)
+            .subquery()
+        )
+        decided, saves = db.session.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(first.c.saved), 0))
+        ).one()
+        counts.append(stats.ArmCount(name, int(saves), int(decided)))
+    return counts
+
+
+# ---- CSV export ------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "session_id",
+    "created_at",
+    "completed_at",
+    "customer_id",
+    "subscription_id",
+    "plan",
+    "mrr",
+    "currency",
+    "reason",
+    "comment",
+    "offers_shown",
+    "outcome",
+    "accepted_offer",
+    "experiments",
+    "retained_30",
+    "retained_60",
+    "retained_90",
+    "flow_version_id",
+    "live",
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str | None) -> str:
+    """Text from customers or merchants, defused so spreadsheets do not run it as a formula."""
+    text = value or ""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def stream_csv(
+    header: Iterable[str], statement: sa.Executable, to_row: Callable[[Any], Iterable[Any]]
+) -> Iterator[str]:
+    """CSV text chunks: the header, then one chunk per partition of `statement` (run with
+    execution_options(yield_per=...) so rows come through a server-side cursor and memory stays
+    flat however many there are). `to_row` passes text from Stripe or customers through _cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    yield buffer.getvalue()
+    for partition in db.session.execute(statement).partitions():
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(to_row(row) for row in partition)
+        yield buffer.getvalue()
+
+
+def export_sessions(
+    merchant_id: int, f: Filters, now: datetime, batch: int = 2000
+) -> Iterator[str]:
+    """The segment's sessions as CSV text chunks, oldest first, read `batch` rows at a time.
+
+    retained_N is blank for sessions younger than N days (not known yet)."""
+    columns = (
+        S.id,
+        S.created_at,
+        S.completed_at,
+        S.customer_id,
+        S.subscription_id,
+        S.plan,
+        S.mrr,
+        S.currency,
+        S.reason,
+        S.comment,
+        S.offers_shown,
+        S.outcome,
+        S.accepted_offer,
+        S.assignments,
+        S.retained_30,
+        S.retained_60,
+        S.retained_90,
+        S.flow_version_id,
+        S.live,
+    )
+
+    def to_row(row: Any) -> tuple[Any, ...]:
+        created = row.created_at
+        retained = [
+            ("yes" if value else "no") if created <= now - timedelta(days=days) else ""
+            for days, value in zip(
+                RETENTION_DAYS, (row.retained_30, row.retained_60, row.retained_90), strict=True
+            )
+        ]
+        return (
+            row.id,
+            created.isoformat(),
+            row.completed_at.isoformat() if row.completed_at else "",
+            _cell(row.customer_id),
+            _cell(row.subscription_id),
+            _cell(row.plan),
+            row.mrr,
+            row.currency,
+            _cell(row.reason),
+            _cell(row.comment),
+            " ".join(row.offers_shown or []),
+            row.outcome or "",
+            row.accepted_offer or "",
+            ";".join(f"{k}={v}" for k, v in sorted((row.assignments or {}).items())),
+            *retained,
+            row.flow_version_id or "",
+            "yes" if row.live else "no",
+        )
+
+    statement = (
+        sa.select(*columns)
+        .where(*_where(merchant_id, f))
+        .order_by(S.created_at, S.id)
+        .execution_options(yield_per=batch)
+    )
+    return stream_csv(CSV_COLUMNS, statement, to_row)
+
+
+# ---- failed-payment recovery (dunning) -------------------------------------------------------
+
+R = RecoveryCase
+DUNNING_CSV_COLUMNS = (
+    "case_id",
+    "opened_at",
+    "closed_at",
+    "status",
+    "close_reason",
+    "customer_id",
+    "subscription_id",
+    "invoice_id",
+    "amount_due",
+    "amount_recovered",
+    "currency",
+)
+
+
+def _dunning_where(merchant_id: int, f: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    """The merchant's failed-payment cases opened in the range and by `now`, read through
+    ix_recovery_case_opened. The plan, reason, offer and experiment filters describe cancel
+    sessions: not applied."""
+    return [
+        R.merchant_id == merchant_id,
+        R.kind == "payment_failed",
+        R.opened_at >= f.start_at,
+        R.opened_at < f.end_at,
+        R.opened_at <= now,
+    ]
+
+
+def _status_at(now: datetime) -> ColumnElement[str]:
+    """The case's status as known at `now`: one closed later was still open then."""
+    return sa.case((R.closed_at > now, "open"), else_=R.status)
+
+
+@dataclass(frozen=True)
+class DunningWeek:
+    start: date  # a Monday
+    opened: int
+    recovered: int
+    lost: int
+
+    @property
+    def recovery_rate(self) -> stats.Proportion:
+        return stats.Proportion(self.recovered, self.recovered + self.lost)
+
+
+@dataclass(frozen=True)
+class DunningSummary:
+    opened: int
+    recovered: int
+    lost: int
+    recovered_revenue: dict[str, int]  # currency -> minor units
+    at_risk: dict[str, int]  # amount due of the cases still open, currency -> minor units
+    weeks: list[DunningWeek]
+
+    @property
+    def closed(self) -> int:
+        return self.recovered + self.lost
+
+    @property
+    def open(self) -> int:
+        return self.opened - self.closed
+
+    @property
+    def recovery_rate(self) -> stats.Proportion:
+        """Recovered / (recovered + lost): cases still open are not in the denominator."""
+        return stats.Proportion(self.recovered, self.closed)
+
+
+def dunning_summary(merchant: Merchant, f: Filters, now: datetime) -> DunningSummary:
+    """Failed-payment recovery over the date range, as known at `now`, in one read.
+
+    * A **case** is one failed invoice (kind ``payment_failed``), dated by when it opened (the
+      first failed payment), in UTC. Only the date range applies; the other filters describe
+      cancel sessions. Its outcome is the one known at `now`, even if it came after the range.
+    * **Recovered**: the invoice was paid later. **Lost**: the invoice was voided or marked
+      uncollectible, or the subscription ended. **Open**: neither yet.
+    * **Recovery rate** = recovered / (recovered + lost), i.e. over the cases closed by `now`;
+      open cases are left out of the denominator. With a Wilson interval (stats.Proportion).
+    * **Recovered revenue** is what failed invoices later paid after a dunning case opened: the
+      sum of ``amount_recovered`` (the invoice's amount paid) of recovered cases, per currency.
+    * **At risk**: the sum of ``amount_due`` of the cases still open, per currency.
+    * Weekly: cases opened per week (Monday to Sunday, UTC), with how many were recovered and
+      lost by `now`.
+    """
+    first_monday, weeks, week = week_index(R.opened_at, f)
+    status = _status_at(now)
+    rows = db.session.execute(
+        sa.select(
+            week,
+            status,
+            R.currency,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(R.amount_recovered), 0),
+            sa.func.coalesce(sa.func.sum(R.amount_due), 0),
+        )
+        .where(*_dunning_where(merchant.id, f, now))
+        .group_by(week, status, R.currency)
+    ).all()
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    recovered_revenue: dict[str, int] = defaultdict(int)
+    at_risk: dict[str, int] = defaultdict(int)
+    for index, case_status, currency, count, recovered_sum, due_sum in rows:
+        counts[int(index)][case_status] += count
+        if case_status == "recovered":
+            recovered_revenue[currency or ""] += int(recovered_sum or 0)
+        elif case_status == "open":
+            at_risk[currency or ""] += int(due_sum or 0)
+    by_week = [
+        DunningWeek(
+            first_monday + timedelta(weeks=i),
+            sum(counts[i].values()),
+            counts[i]["recovered"],
+            counts[i]["lost"],
+        )
+        for i in range(weeks)
+    ]
+    return DunningSummary(
+        opened=sum(w.opened for w in by_week),
+        recovered=sum(w.recovered for w in by_week),
+        lost=sum(w.lost for w in by_week),
+        recovered_revenue={c: v for c, v in sorted(recovered_revenue.items()) if v},
+        at_risk={c: v for c, v in sorted(at_risk.items()) if v},
+        weeks=by_week,
+    )
+
+
+def export_dunning(merchant_id: int, f: Filters, now: datetime, batch: int = 2000) -> Iterator[str]:
+    """The range's failed-payment cases as CSV text chunks, oldest first, as known at `now`
+    (a case closed later shows as open, with no close date). Ids, amounts, status and dates
+    only: no email address or other customer detail."""
+    closed_at = sa.case((R.closed_at > now, None), else_=R.closed_at)
+    close_reason = sa.case((R.closed_at > now, None), else_=R.close_reason)
+    statement = (
+        sa.select(
+            R.id,
+            R.opened_at,
+            closed_at.label("closed_at"),
+            _status_at(now).label("status"),
+            close_reason.label("close_reason"),
+            R.customer_id,
+            R.subscription_id,
+            R.invoice_id,
+            R.amount_due,
+            R.amount_recovered,
+            R.currency,
+        )
+        .where(*_dunning_where(merchant_id, f, now))
+        .order_by(R.opened_at, R.id)
+        .execution_options(yield_per=batch)
+    )
+
+    def to_row(row: Any) -> tuple[Any, ...]:
+        recovered = row.status == "recovered"
+        return (
+            row.id,
+            row.opened_at.isoformat(),
+            row.closed_at.isoformat() if row.closed_at else "",
+            row.status,
+            row.close_reason or "",
+            _cell(row.customer_id),
+            _cell(row.subscription_id),
+            _cell(row.invoice_id),
+            "" if row.amount_due is None else row.amount_due,
+            row.amount_recovered if recovered and row.amount_recovered is not None else "",
+            row.currency or "",
+        )
+
+    return stream_csv(DUNNING_CSV_COLUMNS, statement, to_row)
