@@ -12,6 +12,7 @@ from flask_babel import format_currency, format_date, format_percent, get_locale
 from cancelpage import i18n
 from cancelpage.config import load_config
 from cancelpage.extensions import babel, db, htmx, limiter, login, mail, migrate
+from cancelpage.i18n import formats
 
 # Shipped inside the package so `flask db upgrade` works from an installed wheel too.
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
@@ -43,6 +44,7 @@ def register_extensions(app: Flask) -> None:
     accounts.init_login(login)
     limiter.init_app(app)
     i18n.init_app(app, babel)
+    formats.init_app(app)
     app.jinja_env.globals.update(
         format_currency=format_currency,
         format_date=format_date,

@@ -1487,7 +1487,8 @@ def test_to_timestamp() -> None:
 
 
 def test_flows_package_imports_only_the_standard_library() -> None:
-    files = sorted(FLOWS_DIR.glob("*.py"))
+    # The one module outside flows/ that flows/ imports, the shared vocabulary, must be as pure.
+    files = [*sorted(FLOWS_DIR.glob("*.py")), FLOWS_DIR.parent / "vocabulary.py"]
     assert len(files) >= 5
     for path in files:
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ from flask_login import current_user
 from cancelpage import i18n
 from cancelpage.admin.common import bp, merchant, page, saved
 from cancelpage.extensions import db, limiter
+from cancelpage.i18n import formats
 from cancelpage.models import Merchant
 from cancelpage.recovery import cases, emails, outbox
 from cancelpage.web.rendering import see_other, wants_fragment
@@ -271,7 +272,7 @@ def outbox_context(status: str | None, **extra: Any) -> dict[str, Any]:
     summary = cases.summary(current)
     with force_locale(i18n.SOURCE_LOCALE):  # the dashboard is in English
         recovered = [
-            emails.money(amount or 0, currency or "")
+            formats.money(amount or 0, currency or "")
             for currency, amount in sorted(summary["recovered"].items(), key=str)
         ]
     return {

@@ -36,14 +36,7 @@ PRORATION_LABELS = {
     "always_invoice": "prorate and invoice now",
 }
 OP_LABELS = {"eq": "is", "in": "is one of", "gte": "at least", "lte": "at most"}
-OFFER_KIND_LABELS = {
-    "discount": "Discount",
-    "pause": "Pause",
-    "switch_plan": "Switch plan",
-    "free_period": "Free period",
-    "contact": "Contact",
-    "custom_link": "Custom link",
-}
+OFFER_KIND_LABELS = {kind: cls.label for kind, cls in flows.OFFER_TYPES.items()}
 
 
 def context(**extra: Any) -> dict[str, Any]:

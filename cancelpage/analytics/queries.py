@@ -181,31 +181,6 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 # ---- saved MRR -------------------------------------------------------------------------------
 
 
-def kept_share(offer: flows.Offer | None) -> Fraction | None:
-    """Share of the MRR kept while an accepted offer runs; None when it depends on the
-    subscription (amount discounts)."""
-    if isinstance(offer, flows.DiscountOffer):
-        if offer.percent_off is None:
-            return None
-        return 1 - Fraction(str(offer.percent_off)) / 100
-    if isinstance(offer, flows.ContactOffer | flows.CustomLinkOffer):
-        return Fraction(1)  # billing unchanged
-    # Pause, free period, plan switch (new amount unknown), or terms that cannot be found.
-    return Fraction(0)
-
-
-def kept_with_amount_off(
-    offer: flows.DiscountOffer, mrr: int, interval: str | None, interval_count: Any
-) -> Fraction:
-    """MRR minus the discount's monthly share (amount over the billing interval), at least 0."""
-    try:
-        count = int(interval_count or 1)
-        monthly_discount = flows.monthly_amount(offer.amount_off or 0, interval or "month", count)
-    except ValueError:
-        monthly_discount = offer.amount_off or 0
-    return Fraction(max(0, mrr - monthly_discount))
-
-
 def round_minor(value: Fraction) -> int:
     """Half up, as money is rounded on invoices."""
     return int((value + Fraction(1, 2)).__floor__())
@@ -249,12 +224,12 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
             kept = Fraction(int(mrr_sum or 0))
         elif outcome == "accepted":
             offer = load_flow(merchant, version_id).offers.get(offer_id or "")
-            share = kept_share(offer)
+            # An offer no longer found in its flow version kept nothing that can be shown.
+            share = offer.kept_share() if offer is not None else Fraction(0)
             if share is not None:
                 kept = share * int(mrr_sum or 0)
-            else:
-                assert isinstance(offer, flows.DiscountOffer)
-                kept = kept_with_amount_off(offer, int(mrr or 0), interval, interval_count) * n
+            elif offer is not None:
+                kept = offer.kept_mrr(int(mrr or 0), interval, interval_count) * n
         groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, plan, n, kept))
     return groups
 
@@ -269,15 +244,9 @@ def amount_off_offer_ids(merchant: Merchant) -> list[str]:
             offer.id
             for version_id in versions
             for offer in load_flow(merchant, version_id).offers.values()
-            if isinstance(offer, flows.DiscountOffer) and offer.amount_off is not None
+            if offer.kept_share() is None
         }
     )
-
-
-def _version_is(version_id: int | None) -> ColumnElement[bool]:
-    if version_id is None:
-        return S.flow_version_id.is_(None)
-    return S.flow_version_id == version_id
 
 
 def _add_money(totals: dict[str, Fraction], currency: str, amount: Fraction) -> None:

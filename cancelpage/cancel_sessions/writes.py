@@ -136,80 +136,48 @@ def _apply(
 ) -> tuple[str, dict[str, Any], str | None]:
     """Decide and send the Stripe writes for an effect; returns (outcome, detail, redirect)."""
     snapshot = snapshot_of(session)
-    sub = session.subscription_id
     if isinstance(effect, flows.AcceptOffer):
-        offer = effect.offer
-        session.accepted_offer = offer.id
-        action = f"accept:{offer.id}"
-        # A retry must send exactly the same parameters under the same key, so dates derive
-        # from the first attempt, not from the moment of the retry.
-        now = first_attempt_at(session, step, action)
-        detail: dict[str, Any] = {"offer": offer.id, "kind": offer.kind}
-        if isinstance(offer, flows.DiscountOffer):
-            coupon_id = ensure_coupon(session, offer)
-            _write(
-                session,
-                "apply_discount",
-                step,
-                action,
-                lambda gw, key: gw.apply_discount(sub, coupon_id, idempotency_key=key),
-                applied=lambda view: coupon_id in view.discount_coupons,
-                started=now,
-            )
-        elif isinstance(offer, flows.PauseOffer):
-            resumes_at = int(flows.pause_resumes_at(offer, now).timestamp())
-            detail["resumes_at"] = resumes_at
-            _write(
-                session,
-                "pause",
-                step,
-                action,
-                lambda gw, key: gw.pause(
-                    sub,
-                    resumes_at=resumes_at,
-                    behavior=offer.behavior,
-                    idempotency_key=key,
-                ),
-                applied=lambda view: view.paused,
-                started=now,
-            )
-        elif isinstance(offer, flows.SwitchPlanOffer):
-            item_id = session.snapshot.get("item_id") or ""
-            _write(
-                session,
-                "switch_price",
-                step,
-                action,
-                lambda gw, key: gw.switch_price(
-                    sub,
-                    item_id=item_id,
-                    price_id=offer.price_id,
-                    proration_behavior=offer.proration_behavior,
-                    idempotency_key=key,
-                ),
-                applied=lambda view: view.price_id == offer.price_id,
-                started=now,
-            )
-        elif isinstance(offer, flows.FreePeriodOffer):
-            trial_end = int(flows.free_period_end(offer, snapshot, now).timestamp())
-            detail["free_until"] = trial_end
-            _write(
-                session,
-                "extend_trial",
-                step,
-                action,
-                lambda gw, key: gw.extend_trial(sub, trial_end=trial_end, idempotency_key=key),
-                applied=lambda view: view.trial_end == trial_end,
-                started=now,
-            )
-        if offer.writes_to_stripe and snapshot.cancel_at_period_end:
-            _undo_cancel(session, step)
-        return "accepted", detail, None
+        return "accepted", _accept(session, effect.offer, step, snapshot), None
     if isinstance(effect, flows.KeepSubscription):
         if snapshot.cancel_at_period_end:
             _undo_cancel(session, step)
         return "kept", {}, None
     return _cancel(session, effect, step, snapshot)
+
+
+def _accept(
+    session: CancelSession, offer: flows.Offer, step: str, snapshot: flows.Snapshot
+) -> dict[str, Any]:
+    """Apply an accepted offer with the write its kind declares; the outcome's detail."""
+    session.accepted_offer = offer.id
+    action = f"accept:{offer.id}"
+    # A retry must send exactly the same parameters under the same key, so dates derive
+    # from the first attempt, not from the moment of the retry.
+    now = first_attempt_at(session, step, action)
+    coupon = offer.coupon()
+    target = flows.Target(
+        subscription_id=session.subscription_id,
+        item_id=session.snapshot.get("item_id") or "",
+        snapshot=snapshot,
+        now=now,
+        coupon_id=ensure_coupon(session, offer.id, coupon) if coupon is not None else None,
+    )
+    detail: dict[str, Any] = {"offer": offer.id, "kind": offer.kind}
+    application = offer.application(target)
+    if application is not None:
+        detail.update(application.detail)
+        _write(
+            session,
+            application.operation,
+            step,
+            action,
+            application.send,
+            applied=application.applied,
+            started=now,
+        )
+    if offer.writes_to_stripe and snapshot.cancel_at_period_end:
+        _undo_cancel(session, step)
+    return detail
 
 
 def _undo_cancel(session: CancelSession, step: str) -> None:
@@ -354,16 +322,11 @@ def _as_dict(request: Any) -> dict[str, Any]:
     }
 
 
-def ensure_coupon(session: CancelSession, offer: flows.DiscountOffer) -> str:
+def ensure_coupon(session: CancelSession, offer_id: str, coupon: flows.CouponTerms) -> str:
     """A coupon per offer and terms, created once (live) and reused by every later session."""
     merchant = session.merchant
-    terms = (
-        f"{offer.percent_off}|{offer.amount_off}|{offer.currency}|{offer.duration}|"
-        f"{offer.duration_in_months}"
-    )
-    coupon_id = (
-        f"cancelpage_{merchant.slug}_{offer.id}_{hashlib.sha256(terms.encode()).hexdigest()[:8]}"
-    )
+    digest = hashlib.sha256(coupon.fingerprint.encode()).hexdigest()[:8]
+    coupon_id = f"cancelpage_{merchant.slug}_{offer_id}_{digest}"
     known = db.session.scalar(
         sa.select(StripeCoupon).where(
             StripeCoupon.merchant_id == merchant.id, StripeCoupon.coupon_id == coupon_id
@@ -378,12 +341,12 @@ def ensure_coupon(session: CancelSession, offer: flows.DiscountOffer) -> str:
         coupon_id,
         lambda gw, key: gw.create_coupon(
             coupon_id=coupon_id,
-            name=offer.title[:40],
-            percent_off=offer.percent_off,
-            amount_off=offer.amount_off,
-            currency=offer.currency,
-            duration=offer.duration,
-            duration_in_months=offer.duration_in_months,
+            name=coupon.name,
+            percent_off=coupon.percent_off,
+            amount_off=coupon.amount_off,
+            currency=coupon.currency,
+            duration=coupon.duration,
+            duration_in_months=coupon.duration_in_months,
             idempotency_key=key,
         ),
     )

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from cancelpage import i18n, links
 from cancelpage.billing import BillingError, StripeUnavailable, gateway_for
 from cancelpage.extensions import db
+from cancelpage.i18n import formats
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import Merchant, OutboxEmail, RecoveryCase, StripeWrite
 from cancelpage.recovery import emails, outbox
@@ -88,7 +89,7 @@ def card_context(
         "merchant": merchant,
         "case": case,
         "token": token,
-        "amount": emails.money(case.amount_due or 0, case.currency or "") if owed else None,
+        "amount": formats.money(case.amount_due or 0, case.currency or "") if owed else None,
         "nonce": f"{int(time.time())}.{secrets.token_urlsafe(12)}",
         "failure": failure,
         "retryable": isinstance(failure, StripeUnavailable),

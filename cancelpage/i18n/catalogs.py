@@ -30,7 +30,8 @@ from cancelpage.i18n import (
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 MAPPING_FILE = SOURCE_ROOT / "babel.cfg"
 # Beyond Babel's defaults (_, gettext, ngettext, N_, ...): lazy strings, often imported as _l.
-KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None}
+# Nn_ marks a singular/plural pair in the pure flow engine (cancelpage.flows.offers).
+KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None, "Nn_": (1, 2)}
 COMMENT_TAGS = ("TRANSLATORS:",)
 PLACEHOLDER_RE = re.compile(r"%\((\w+)\)")
 # {name} in the email copy's str.format-style strings (python-brace-format), kept with braces.

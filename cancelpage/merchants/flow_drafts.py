@@ -106,12 +106,7 @@ def reason_from_form(form: MultiDict[str, str], code: str | None) -> dict[str, A
 
 
 OFFER_FIELDS: dict[str, tuple[str, ...]] = {
-    "discount": ("percent_off", "amount_off", "currency", "duration", "duration_in_months"),
-    "pause": ("months", "behavior"),
-    "switch_plan": ("price_id", "proration_behavior"),
-    "free_period": ("days",),
-    "contact": ("url",),
-    "custom_link": ("url",),
+    kind: cls.fields for kind, cls in flows.OFFER_TYPES.items()
 }
 _NUMERIC = {"amount_off", "duration_in_months", "months", "days"}
 

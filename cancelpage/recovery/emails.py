@@ -22,13 +22,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from babel.dates import format_skeleton
-from babel.numbers import get_currency_precision
 from flask import current_app, render_template
-from flask_babel import force_locale, format_currency, format_date, get_locale
+from flask_babel import force_locale, format_date, get_locale
 from flask_babel import lazy_gettext as _l
 
 from cancelpage import i18n, links
 from cancelpage.extensions import db
+from cancelpage.i18n.formats import money
 from cancelpage.models import EmailCopy, Merchant, OutboxEmail, RecoveryCase
 
 DEFAULT_DUNNING_DAYS = (0, 3, 7, 14)
@@ -298,12 +298,6 @@ def choose_locale(preferred: tuple[str, ...] | list[str], merchant: Merchant) ->
 
 
 # ---- rendering -------------------------------------------------------------------------------
-
-
-def money(amount: int, currency: str) -> str:
-    """Minor units to a localised amount (zero-decimal currencies such as JPY included)."""
-    code = (currency or "usd").upper()
-    return str(format_currency(amount / 10 ** get_currency_precision(code), code))
 
 
 def placeholder_values(merchant: Merchant, kind: str, data: Mapping[str, Any]) -> dict[str, str]:
