@@ -11,7 +11,7 @@ from flask_babel import format_currency, format_date, format_percent, get_locale
 
 from cancelpage import i18n
 from cancelpage.config import load_config
-from cancelpage.extensions import babel, db, htmx, limiter, login, mail, migrate
+from cancelpage.extensions import babel, db, htmx, limiter, login, migrate
 from cancelpage.i18n import formats
 
 # Shipped inside the package so `flask db upgrade` works from an installed wheel too.
@@ -37,7 +37,6 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    mail.init_app(app)
     htmx.init_app(app)
     csrf.init_app(app)
     login.init_app(app, add_context_processor=False)

@@ -53,6 +53,8 @@ NOT_RETAINED_STATUSES: Final = ("canceled", "unpaid", "incomplete_expired")
 PRICE_ID_RE: Final = re.compile(r"(price|plan)_[A-Za-z0-9_]{1,249}")
 # Good enough to catch typos; the mail server is the judge of the rest.
 EMAIL_RE: Final = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+# A currency as Stripe writes it: ISO 4217, lower case.
+CURRENCY_RE: Final = re.compile(r"[a-z]{3}")
 
 # ---- defaults ---------------------------------------------------------------------------------
 

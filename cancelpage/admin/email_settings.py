@@ -44,6 +44,7 @@ CASE_STATUSES = ("open", "recovered", "kept", "lost")
 KIND_LABELS = {
     "card_expiring": "Card about to expire",
     "save": "Cancel scheduled outside the cancel page",
+    emails.PASSWORD_RESET: "Dashboard password reset",
 }
 
 

@@ -17,6 +17,7 @@ from cancelpage.admin.common import NAV, bp, merchant, page
 from cancelpage.extensions import db
 from cancelpage.flows.parsing import CONDITION_FIELDS, CONDITION_OPS
 from cancelpage.merchants import flow_drafts
+from cancelpage.vocabulary import FEEDBACK_CODES
 from cancelpage.web.rendering import see_other, wants_fragment
 
 TEMPLATE = "admin/flow.html"
@@ -45,7 +46,7 @@ def context(**extra: Any) -> dict[str, Any]:
         "draft": flow_drafts.draft_of(current),
         "has_changes": flow_drafts.has_changes(current),
         "versions": flow_drafts.versions(current),
-        "feedback_pairs": [(code, code.replace("_", " ")) for code in flows.FEEDBACK_CODES],
+        "feedback_pairs": [(code, code.replace("_", " ")) for code in FEEDBACK_CODES],
         "offer_kinds": OFFER_KIND_LABELS,
         "offer_fields": flow_drafts.OFFER_FIELDS,
         "condition_ops": {op: OP_LABELS[op] for op in CONDITION_OPS},

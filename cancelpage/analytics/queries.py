@@ -51,7 +51,6 @@ from cancelpage.analytics import stats
 from cancelpage.extensions import db
 from cancelpage.merchants.store import load_flow
 from cancelpage.models import (
-    NOT_RETAINED_STATUSES,
     CancelSession,
     ExperimentDecision,
     FlowVersion,
@@ -59,6 +58,7 @@ from cancelpage.models import (
     RecoveryCase,
     SubscriptionStatus,
 )
+from cancelpage.vocabulary import NOT_RETAINED_STATUSES
 
 SAVED = ("accepted", "kept")
 CANCELLED = ("canceled", "portal")

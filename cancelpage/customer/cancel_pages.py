@@ -14,6 +14,7 @@ from cancelpage.cancel_sessions import LinkRefused
 from cancelpage.extensions import limiter
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
 from cancelpage.web.rendering import render, see_other, wants_fragment
 
 bp = Blueprint("cancel", __name__)
@@ -214,7 +215,7 @@ def _date(ts: int | None) -> datetime | None:
 def brand_css(slug: str) -> Response:
     """The merchant's colour as a stylesheet, so pages need no inline style (strict CSP)."""
     merchant = by_slug(slug)
-    colour = merchant.brand_color if merchant else "#4f46e5"
+    colour = merchant.brand_color if merchant else DEFAULT_BRAND_COLOR
     response = current_app.response_class(f":root{{--brand:{colour}}}\n", mimetype="text/css")
     response.cache_control.max_age = 300
     return response

@@ -13,7 +13,6 @@ is any object with the methods of ``OfferGateway`` (billing.Gateway is one).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..vocabulary import (
     COUPON_DURATIONS,
+    CURRENCY_RE,
     PAUSE_BEHAVIORS,
     PRICE_ID_RE,
     PRORATION_BEHAVIORS,
@@ -36,7 +36,6 @@ from .money import monthly_amount
 if TYPE_CHECKING:
     from .model import Snapshot
 
-CURRENCY_RE = re.compile(r"[a-z]{3}")
 MAX_AMOUNT_OFF = 99_999_999  # Stripe's ceiling for amounts in minor units
 
 

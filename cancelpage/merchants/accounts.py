@@ -1,29 +1,27 @@
-"""Dashboard accounts: users, password hashing (argon2id), sign-in and reset by emailed link."""
+"""Dashboard accounts: users, password hashing (argon2id), sign-in, and the reset links that
+recovery.outbox mails (like every other email)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
-import re
-import smtplib
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app, render_template
+from flask import current_app
 from flask_login import LoginManager, UserMixin
-from flask_mail import Message
 
 from cancelpage import links
-from cancelpage.extensions import db, mail
+from cancelpage.extensions import db
 from cancelpage.models import Merchant, MerchantUser, utcnow
+from cancelpage.vocabulary import EMAIL_RE
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
-EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 _hasher = PasswordHasher()
 # Verified against when the address is unknown, so both cases take as long (no enumeration).
 _DUMMY_HASH = _hasher.hash("cancelpage-no-such-user")
@@ -154,31 +152,3 @@ def user_for_reset(token: str) -> MerchantUser | None:
     if user is None or not hmac.compare_digest(print_, fingerprint(user)):
         return None
     return user
-
-
-def request_reset(email: str) -> None:
-    """Mail a reset link if the address has an account; say nothing either way."""
-    user = user_by_email(email)
-    if user is not None:
-        send_password_reset(user, reset_url(user))
-
-
-def send_password_reset(user: MerchantUser, url: str) -> bool:
-    """Send the reset mail directly (a candidate for the durable outbox)."""
-    message = Message(
-        subject="Reset your cancelpage password",
-        recipients=[user.email],
-        body=render_template(
-            "emails/password_reset.txt",
-            url=url,
-            merchant=user.merchant,
-            minutes=int(current_app.config["PASSWORD_RESET_MAX_AGE"]) // 60,
-        ),
-    )
-    try:
-        mail.send(message)
-    except (smtplib.SMTPException, OSError) as exc:
-        # The link is a secret: log the failure, never the message.
-        log.warning("password reset mail to user %s not sent: %s", user.id, type(exc).__name__)
-        return False
-    return True

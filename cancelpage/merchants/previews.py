@@ -3,7 +3,6 @@ in preview mode even for a live merchant (nothing is sent to Stripe; the request
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -12,10 +11,10 @@ from flask import current_app
 from cancelpage import links
 from cancelpage.merchants.settings import LOCALES
 from cancelpage.models import Merchant
+from cancelpage.vocabulary import CURRENCY_RE, PREVIEW_DEFAULTS, PRICE_ID_RE
 
-CURRENCY_RE = re.compile(r"[a-z]{3}")
-PRICE_RE = re.compile(r"(price|plan)_[A-Za-z0-9_]{1,100}")
-DEFAULTS = {"plan": "Pro", "price_id": "", "mrr": "2900", "currency": "usd", "tenure_days": "180"}
+# The preview form starts from the subscription a preview link describes by default.
+DEFAULTS = {**PREVIEW_DEFAULTS, "price_id": ""}
 
 
 def parse_attributes(raw: str) -> tuple[dict[str, str], str | None]:
@@ -42,7 +41,7 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, str], str | None, dict[
     if not plan or len(plan) > 100:
         errors["plan"] = "Name the plan (at most 100 characters)."
     price_id = form.get("price_id", "").strip()
-    if price_id and not PRICE_RE.fullmatch(price_id):
+    if price_id and not PRICE_ID_RE.fullmatch(price_id):
         errors["price_id"] = "A Stripe price id looks like price_1Abc…"
     mrr = form.get("mrr", "").strip()
     if not mrr.isdigit() or int(mrr) > 100_000_000:

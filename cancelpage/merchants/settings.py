@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 
 from cancelpage import links
 from cancelpage.models import CANCEL_MODES, Merchant
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, EMAIL_RE
 
 LOCALE_LABELS = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
 LOCALES = tuple(LOCALE_LABELS)
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
-EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 # A bare host name: labels of letters, digits and hyphens (an IPv4 address passes as well).
 HOST_RE = re.compile(
     r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -132,7 +132,7 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     values["logo_url"] = logo
     colour = form.get("brand_color", "").strip()
     if not COLOR_RE.fullmatch(colour):
-        errors["brand_color"] = "Use a colour like #4f46e5 (# and six hex digits)."
+        errors["brand_color"] = f"Use a colour like {DEFAULT_BRAND_COLOR} (# and six hex digits)."
     values["brand_color"] = colour.lower()
     values["headline"] = _text(form, "headline", errors, max_length=200)
     copy: dict[str, str] = {}

@@ -32,9 +32,8 @@ from cancelpage.billing import (
 from cancelpage.extensions import db
 from cancelpage.models import CancelSession, Merchant, RecoveryCase, StripeWrite, utcnow
 from cancelpage.recovery import emails, outbox
+from cancelpage.vocabulary import ENDED_STATUSES, RUNNING_STATUSES
 
-ENDED = ("canceled", "incomplete_expired")
-RUNNING = ("active", "trialing", "past_due", "unpaid")
 # Our own cancel writes: a scheduled cancel seen within this window after one is ours.
 OWN_CANCEL_WINDOW = timedelta(days=3)
 OWN_CANCEL_OPERATIONS = ("cancel_at_period_end", "portal_cancel")
@@ -126,7 +125,7 @@ def on_payment_failed(merchant: Merchant, reader: Reader) -> str:
     if invoice.status != "open" or invoice.amount_remaining <= 0:
         return f"invoice {invoice.status}: nothing to recover"
     sub = reader.subscription(invoice.subscription) if invoice.subscription else None
-    if sub is not None and sub.status in ENDED:
+    if sub is not None and sub.status in ENDED_STATUSES:
         return "subscription already ended"
     if sub is not None and sub.status == "incomplete":
         return "first payment of a new subscription: the customer is still signing up"
@@ -238,13 +237,13 @@ def on_subscription_updated(merchant: Merchant, reader: Reader) -> str:
     if sub is None:
         return "subscription unknown"
     record_status(merchant, reader, sub.id, sub.status)
-    if not sub.cancel_at_period_end or sub.status in ENDED:
-        outcome = "lost" if sub.status in ENDED else "kept"
+    if not sub.cancel_at_period_end or sub.status in ENDED_STATUSES:
+        outcome = "lost" if sub.status in ENDED_STATUSES else "kept"
         cases = open_cases_of(merchant, sub.id, "cancel_intent")
         for case in cases:
             close(case, outcome, "subscription ended" if outcome == "lost" else "cancel undone")
         return f"not scheduled to cancel; {len(cases)} case(s) {outcome}"
-    if sub.status not in RUNNING:
+    if sub.status not in RUNNING_STATUSES:
         return f"subscription {sub.status}: no save email"
     if caused_by_us(merchant, sub.id):
         return "scheduled by a cancelpage session: no save email"

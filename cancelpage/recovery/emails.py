@@ -29,15 +29,18 @@ from flask_babel import lazy_gettext as _l
 from cancelpage import i18n, links
 from cancelpage.extensions import db
 from cancelpage.i18n.formats import money
-from cancelpage.models import EmailCopy, Merchant, OutboxEmail, RecoveryCase
+from cancelpage.merchants import accounts
+from cancelpage.models import EmailCopy, Merchant, MerchantUser, OutboxEmail, RecoveryCase
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
 
 DEFAULT_DUNNING_DAYS = (0, 3, 7, 14)
 MAX_DUNNING_STEPS = 8
 UNSUBSCRIBE_MAX_AGE = 400 * 24 * 3600  # unsubscribe links keep working for over a year
-DEFAULT_BRAND = "#4f46e5"
 SUBJECT_MAX = 200
 BODY_MAX = 5000
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# A dashboard user's reset link: sent through the outbox, rendered apart from recovery emails.
+PASSWORD_RESET = "password_reset"
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Long link headers must stay on one line: folding would encode List-Unsubscribe's URL into
 # RFC 2047 words that mail clients cannot follow. RFC 5322 allows 998 characters a line.
@@ -340,7 +343,7 @@ def render(
             "merchant": merchant,
             "brand_color": merchant.brand_color
             if SAFE_COLOUR.match(merchant.brand_color or "")
-            else DEFAULT_BRAND,
+            else DEFAULT_BRAND_COLOR,
             "subject": " ".join(subject.split()),
             "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()],
             "button": str(default.button),
@@ -438,21 +441,27 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def build_message(
-    merchant: Merchant, row: OutboxEmail, rendered: RenderedEmail, unsubscribe: str
-) -> EmailMessage:
-    """A multipart/alternative message with one-click unsubscribe headers (RFC 8058)."""
+def _envelope(row: OutboxEmail, sender_name: str, subject: str) -> EmailMessage:
+    """A message with the headers every email has: From, To, Subject, Date, Message-ID."""
     config = current_app.config
     sender = parseaddr(config["MAIL_DEFAULT_SENDER"])[1] or "cancelpage@localhost"
     domain = sender.rpartition("@")[2] or "localhost"
     message = EmailMessage(policy=MESSAGE_POLICY)
-    message["From"] = formataddr((one_line(merchant.name), sender))
+    message["From"] = formataddr((one_line(sender_name), sender))
     message["To"] = Address(addr_spec=row.to_address or "")
-    message["Subject"] = one_line(rendered.subject)
+    message["Subject"] = one_line(subject)
     message["Date"] = format_datetime(datetime.now(UTC))
     # Stable per row: a resend after a crash carries the same id, so mail systems can dedupe.
     digest = hashlib.sha256(row.dedupe_key.encode()).hexdigest()[:16]
     message["Message-ID"] = f"<cancelpage.{row.id}.{digest}@{domain}>"
+    return message
+
+
+def build_message(
+    merchant: Merchant, row: OutboxEmail, rendered: RenderedEmail, unsubscribe: str
+) -> EmailMessage:
+    """A multipart/alternative message with one-click unsubscribe headers (RFC 8058)."""
+    message = _envelope(row, merchant.name, rendered.subject)
     if merchant.support_email:
         message["Reply-To"] = Address(addr_spec=merchant.support_email)
     targets = [f"<{unsubscribe}>"]
@@ -463,6 +472,25 @@ def build_message(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def password_reset_message(merchant: Merchant, row: OutboxEmail) -> EmailMessage:
+    """A dashboard user's reset link, plain text, signed now (the outbox row holds only the
+    user's id). Not a recovery email: no unsubscribe headers."""
+    user = db.session.get(MerchantUser, int(row.data["user_id"]))
+    if user is None:
+        raise LookupError("the user asking for a reset no longer exists")
+    message = _envelope(row, "cancelpage", "Reset your cancelpage password")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        render_template(
+            "emails/password_reset.txt",
+            url=accounts.reset_url(user),
+            merchant=merchant,
+            minutes=int(current_app.config["PASSWORD_RESET_MAX_AGE"]) // 60,
+        )
+    )
     return message
 
 

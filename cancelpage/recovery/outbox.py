@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from cancelpage.models import (
     EmailCopy,
     EmailSuppression,
     Merchant,
+    MerchantUser,
     OutboxEmail,
     RecoveryCase,
     utcnow,
@@ -173,7 +175,30 @@ def send_test(
         data=emails.sample_data(merchant, kind),
     )
     assert row is not None
-    if row.status == "suppressed":  # a test must reach the merchant even if they unsubscribed
+    return _send_now(row)
+
+
+def send_password_reset(user: MerchantUser) -> OutboxEmail:
+    """Queue a reset link for a dashboard user and send it now; the link itself is signed when
+    the email is rendered, so the outbox never holds it. A failed send is retried like any other
+    email (docs/RELIABILITY.md 25)."""
+    row = queue(
+        user.merchant,
+        kind=emails.PASSWORD_RESET,
+        dedupe_key=f"password_reset:{user.id}:{secrets.token_hex(8)}",
+        to_address=user.email,
+        customer_id=None,
+        locale=i18n.SOURCE_LOCALE,  # the dashboard is in English
+        data={"user_id": user.id},
+    )
+    assert row is not None
+    return _send_now(row)
+
+
+def _send_now(row: OutboxEmail) -> OutboxEmail:
+    """Send a row the person is waiting for (a test, a reset link) at once. Suppression is for
+    recovery emails to customers: it does not stop these."""
+    if row.status == "suppressed":
         row.status = "pending"
     db.session.commit()
     row_id = row.id
@@ -373,6 +398,18 @@ def _deliver_batch(token: str, transport: emails.SMTPTransport, result: DrainRes
     return True
 
 
+def _message(
+    row: OutboxEmail, merchant: Merchant, case: RecoveryCase | None, context: _BatchContext
+) -> EmailMessage:
+    if row.kind == emails.PASSWORD_RESET:
+        return emails.password_reset_message(merchant, row)
+    copies = context.copies.get((merchant.id, row.kind), [])
+    # Signed once: the body's link and the List-Unsubscribe header must be the same.
+    unsubscribe = emails.unsubscribe_url(merchant, row)
+    rendered = emails.render_row(row, merchant, case, copies, unsubscribe)
+    return emails.build_message(merchant, row, rendered, unsubscribe)
+
+
 def _release(token: str, row_ids: list[int]) -> None:
     """Hand unsent rows back, untouched, for the next pass."""
     if row_ids:
@@ -395,7 +432,8 @@ def _deliver(
     merchant = context.merchants[row.merchant_id]
     case = context.cases.get(row.case_id) if row.case_id is not None else None
     address = (row.to_address or "").lower()
-    if (merchant.id, address) in context.suppressed and not row.data.get("test"):
+    requested = row.data.get("test") or row.kind == emails.PASSWORD_RESET
+    if (merchant.id, address) in context.suppressed and not requested:
         _finish(row.id, token, status="suppressed")
         result.suppressed += 1
         return True
@@ -407,11 +445,7 @@ def _deliver(
             result.canceled += 1
             return True
     try:
-        copies = context.copies.get((merchant.id, row.kind), [])
-        # Signed once: the body's link and the List-Unsubscribe header must be the same.
-        unsubscribe = emails.unsubscribe_url(merchant, row)
-        rendered = emails.render_row(row, merchant, case, copies, unsubscribe)
-        message = emails.build_message(merchant, row, rendered, unsubscribe)
+        message = _message(row, merchant, case, context)
     except Exception as exc:  # one unrenderable row must not block the queue behind it
         log.exception("outbox email %s cannot be rendered", row.id)
         _finish(row.id, token, status="dead", last_error=f"cannot render: {type(exc).__name__}")
