@@ -56,7 +56,7 @@ class CountingHandler:
     def __init__(self, messages: Synchronized[int], size: Synchronized[int]) -> None:
         self.messages, self.size = messages, size
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.size.value += len(envelope.content)
         self.messages.value += 1
         return "250 Message accepted for delivery"

@@ -31,7 +31,8 @@ def test_sign_in_and_out(client: FlaskClient, user: int) -> None:
     assert "Acme &lt;Analytics&gt;" in page  # the merchant's name, escaped
     assert "Sign out" in page
     response = post(client, "/admin/logout", token)
-    assert response.status_code == 303 and response.headers["Location"] == "/admin/login"
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/login"
     assert client.get("/admin/").status_code == 303
 
 
@@ -70,7 +71,8 @@ def test_forms_without_a_csrf_token_are_refused(app: Flask, client: FlaskClient,
     response = client.post(
         "/admin/api-keys", data={"name": "Backend"}, headers={**HX, "X-CSRFToken": token}
     )
-    assert response.status_code == 200 and "cp_test_" in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "cp_test_" in response.get_data(as_text=True)
 
 
 def test_customer_pages_need_no_csrf_token(client: FlaskClient, merchant: Any, start: Any) -> None:
@@ -85,7 +87,8 @@ def test_session_cookie_flags(client: FlaskClient, user: int) -> None:
         data={"email": "owner@acme.example", "password": PASSWORD, "csrf_token": token},
     )
     cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # development: plain http on 127.0.0.1
 
 
@@ -182,7 +185,8 @@ def reset_by_mail(app: Flask, inbox: Any) -> None:
     link = re.search(r"http://cancel\.test(/admin/reset/\S+)", body).group(1)
 
     response = client.get(link)  # the token leaves the URL at once (no Referer leak)
-    assert response.status_code == 303 and response.headers["Location"] == "/admin/reset"
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/reset"
     page = client.get("/admin/reset")
     assert "Choose a new password" in text(page)
     token = csrf_token(client, "/admin/reset")
@@ -196,7 +200,8 @@ def reset_by_mail(app: Flask, inbox: Any) -> None:
         token,
         {"password": "new password 123", "confirm": "new password 123"},
     )
-    assert done.status_code == 303 and done.headers["Location"] == "/admin/"
+    assert done.status_code == 303
+    assert done.headers["Location"] == "/admin/"
 
     # The same link no longer works once the password changed.
     other = app.test_client()
@@ -250,7 +255,8 @@ def test_reset_mail_failure_is_not_shown(
             {"email": "owner@acme.example"},
         )
     assert "If that address has an account" in text(response)
-    assert "not sent" in caplog.text and "/admin/reset/" not in caplog.text
+    assert "not sent" in caplog.text
+    assert "/admin/reset/" not in caplog.text
 
 
 # ---- CLI ---------------------------------------------------------------------------------------
@@ -276,7 +282,8 @@ def test_cli_user_add(app: Flask, merchant: Any) -> None:
         (["user", "add", "acme", "short@acme.example", "--password", "short"], "at least 12"),
     ]:
         result = runner.invoke(args=args)
-        assert result.exit_code == 1 and message in result.output, result.output
+        assert result.exit_code == 1, result.output
+        assert message in result.output, result.output
     with app.app_context():
         users = db.session.scalars(sa.select(MerchantUser).order_by(MerchantUser.id)).all()
         assert [u.email for u in users] == ["cli@acme.example", "prompt@acme.example"]

@@ -62,7 +62,8 @@ def test_the_nav_leads_to_every_email_with_its_subject_per_language(
         ("Cancel scheduled outside the cancel page", "Your Acme &lt;Analytics&gt; subscription"),
     ]:
         assert re.search(f"<td>{re.escape(label)}</td> <td>{re.escape(subject)}", page), label
-    assert "English (default)" in page and "your text" not in page
+    assert "English (default)" in page
+    assert "your text" not in page
     german = text(client.get("/admin/emails?locale=de"))
     assert "Ihre Zahlung an Acme &lt;Analytics&gt; ist fehlgeschlagen" in german
     assert 'href="/admin/emails/copy/save?locale=de"' in german
@@ -121,7 +122,8 @@ def test_htmx_save_returns_the_editor_with_the_new_preview(
         headers=HX,
     )
     body = response.get_data(as_text=True)
-    assert response.status_code == 200 and "<html" not in body
+    assert response.status_code == 200
+    assert "<html" not in body
     assert "HX-Request" in response.headers["Vary"]
     assert body.strip().startswith('<div id="editor"')
     assert "Saved. New emails use this text." in body
@@ -157,11 +159,13 @@ def test_reset_forgets_one_language_only(app: Flask, client: FlaskClient, token:
     post(client, EDIT, token, {"locale": "de", "subject": "Deutsch"})
     post(client, EDIT, token, {"locale": "fr", "subject": "Français"})
     response = post(client, f"{EDIT}/reset", token, {"locale": "de"}, headers=HX)
-    assert response.status_code == 200 and "Back to the default text." in text(response)
+    assert response.status_code == 200
+    assert "Back to the default text." in text(response)
     assert "Ihre Zahlung an Acme &lt;Analytics&gt; ist fehlgeschlagen" in text(response)
     assert copies(app) == [("dunning_1", "fr", "Français", None)]
     plain = post(client, f"{EDIT}/reset", token, {"locale": "fr"})
-    assert plain.status_code == 303 and plain.headers["Location"] == f"{EDIT}?locale=fr"
+    assert plain.status_code == 303
+    assert plain.headers["Location"] == f"{EDIT}?locale=fr"
     assert copies(app) == []
 
 
@@ -175,16 +179,21 @@ def test_the_html_preview_is_sandboxed_on_its_own_route(
     post(client, EDIT, token, {"locale": "en", "subject": hostile, "body": hostile})
     page = client.get(EDIT).get_data(as_text=True)
     # The editor page holds no email HTML, only an empty sandboxed frame and escaped text.
-    assert 'role="presentation"' not in page and "<script>alert" not in page
+    assert 'role="presentation"' not in page
+    assert "<script>alert" not in page
     assert re.search(r'<iframe class="email-frame" sandbox src="[^"]+/preview\?locale=en"', page)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     response = client.get(f"{EDIT}/preview?locale=en")
     assert response.status_code == 200
     csp = response.headers["Content-Security-Policy"]
-    assert csp.startswith("sandbox;") and "script-src" not in csp and "default-src 'none'" in csp
-    assert "frame-ancestors 'self'" in csp and response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert csp.startswith("sandbox;")
+    assert "script-src" not in csp
+    assert "default-src 'none'" in csp
+    assert "frame-ancestors 'self'" in csp
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     html = response.get_data(as_text=True)
-    assert 'role="presentation"' in html and "<script>" not in html
+    assert 'role="presentation"' in html
+    assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "This is a test email with sample values." in html
     other = client.get("/admin/emails")  # every other page keeps the strict policy
@@ -207,7 +216,8 @@ def test_send_me_a_test_goes_to_the_signed_in_user_in_the_chosen_language(
 ) -> None:
     response = post(client, f"{EDIT}/test", token, {"locale": "de", "to": ""}, headers=HX)
     body = response.get_data(as_text=True)
-    assert response.status_code == 200 and "<html" not in body
+    assert response.status_code == 200
+    assert "<html" not in body
     assert body.strip().startswith('<section id="test-email"')
     assert f"Test sent to {USER}." in body
     [message] = smtp.messages
@@ -227,7 +237,8 @@ def test_a_plain_test_send_redirects_and_another_address_works(
     assert response.headers["Location"] == "/admin/emails/copy/save?locale=fr"
     assert f"Test sent to {to}." in text(client.get(response.headers["Location"]))
     [message] = smtp.messages
-    assert message["To"] == to and message["Subject"].startswith("Votre abonnement")
+    assert message["To"] == to
+    assert message["Subject"].startswith("Votre abonnement")
 
 
 def test_a_bad_address_is_refused_and_nothing_is_queued(
@@ -239,7 +250,8 @@ def test_a_bad_address_is_refused_and_nothing_is_queued(
     error = page.index('id="to-error"')
     assert "is not an email address." in page[error : error + 200]
     assert 'value="not-an-address"' in page
-    assert outbox_rows(app) == [] and smtp.messages == []
+    assert outbox_rows(app) == []
+    assert smtp.messages == []
 
 
 def test_smtp_down_says_so_and_the_test_stays_queued(
@@ -251,7 +263,8 @@ def test_smtp_down_says_so_and_the_test_stays_queued(
     assert "Not sent yet: cannot connect to 127.0.0.1" in text(response)
     assert "It stays in the outbox and is retried." in text(response)
     [row] = outbox_rows(app)
-    assert row.status == "pending" and row.to_address == USER
+    assert row.status == "pending"
+    assert row.to_address == USER
 
 
 def test_test_sends_are_rate_limited_per_merchant(
@@ -277,16 +290,19 @@ def test_test_sends_are_rate_limited_per_merchant(
 def test_dunning_days_change_the_sequence(app: Flask, client: FlaskClient, token: str) -> None:
     response = post(client, "/admin/emails/days", token, {"days": "5, 0 ,12"}, headers=HX)
     body = text(response)
-    assert response.status_code == 200 and "<html" not in body
+    assert response.status_code == 200
+    assert "<html" not in body
     assert "Dunning emails go out on days 0, 5, 12." in body
     assert "Failed payment: reminder 1 (day 5)" in body
     assert "Failed payment: last reminder (day 12)" in body
     assert "dunning_4" not in body
     with app.app_context():
         acme = by_slug("acme")
-        assert acme is not None and acme.dunning_days == [0, 5, 12]
+        assert acme is not None
+        assert acme.dunning_days == [0, 5, 12]
     plain = post(client, "/admin/emails/days", token, {"days": "0, 2"})
-    assert plain.status_code == 303 and plain.headers["Location"] == "/admin/emails"
+    assert plain.status_code == 303
+    assert plain.headers["Location"] == "/admin/emails"
 
 
 @pytest.mark.parametrize(
@@ -310,7 +326,8 @@ def test_bad_days_are_refused_next_to_the_field(
     assert f'value="{days}"' in page
     with app.app_context():
         acme = by_slug("acme")
-        assert acme is not None and acme.dunning_days is None
+        assert acme is not None
+        assert acme.dunning_days is None
 
 
 # ---- the outbox and the recovery summary ---------------------------------------------------------
@@ -356,11 +373,14 @@ def test_the_outbox_lists_emails_and_filters_by_status(
 ) -> None:
     dead, sent = queue(app, "dead"), queue(app, "sent")
     page = text(client.get("/admin/emails/outbox"))
-    assert f'id="outbox-{dead}"' in page and f'id="outbox-{sent}"' in page
-    assert "customer0@example.com" in page and "550 mailbox unavailable" in page
+    assert f'id="outbox-{dead}"' in page
+    assert f'id="outbox-{sent}"' in page
+    assert "customer0@example.com" in page
+    assert "550 mailbox unavailable" in page
     assert page.count("Send again</button>") == 1
     only_dead = text(client.get("/admin/emails/outbox?status=dead"))
-    assert f'id="outbox-{dead}"' in only_dead and f'id="outbox-{sent}"' not in only_dead
+    assert f'id="outbox-{dead}"' in only_dead
+    assert f'id="outbox-{sent}"' not in only_dead
     assert "No emails with status skipped yet." in text(
         client.get("/admin/emails/outbox?status=skipped")
     )
@@ -370,7 +390,8 @@ def test_a_dead_email_is_queued_again(app: Flask, client: FlaskClient, token: st
     dead, sent = queue(app, "dead"), queue(app, "sent")
     response = post(client, f"/admin/emails/outbox/{dead}/requeue", token, headers=HX)
     body = text(response)
-    assert response.status_code == 200 and "<html" not in body
+    assert response.status_code == 200
+    assert "<html" not in body
     assert f"Email {dead} queued again" in body
     again = post(client, f"/admin/emails/outbox/{sent}/requeue", token)
     assert again.status_code == 200
@@ -432,16 +453,19 @@ def test_a_signing_secret_entered_in_the_dashboard_verifies_webhooks(
 
     secret = "whsec_dashboardsecret0042"
     response = post(client, "/admin/stripe/webhook-secrets", token, {"secret": secret}, headers=HX)
-    assert "whsec_…0042" in text(response) and secret not in text(response)
+    assert "whsec_…0042" in text(response)
+    assert secret not in text(response)
     assert (
         deliver(client, event("invoice.payment_failed", invoice()), slug="acme").status_code == 400
     )
     delivered = deliver(
         client, event("invoice.payment_failed", invoice()), slug="acme", secret=secret
     )
-    assert delivered.status_code == 200 and "emails scheduled" in delivered.json["outcome"]
+    assert delivered.status_code == 200
+    assert "emails scheduled" in delivered.json["outcome"]
     with app.app_context():
         acme = by_slug("acme")
-        assert acme is not None and acme.webhook_secrets == [secret]
+        assert acme is not None
+        assert acme.webhook_secrets == [secret]
         assert secret not in (acme.webhook_secrets_encrypted or "")
         assert emails.dunning_days(acme) == [0, 3, 7, 14]

@@ -43,9 +43,9 @@ def error_near(page: str, element_id: str) -> str:
 def test_editor_shows_the_published_flow(client: FlaskClient, token: str) -> None:
     page = text(client.get("/admin/flow"))
     assert "The draft is the same as the published version 1." in page
-    assert (
-        "It&#39;s too expensive" in page and "discount_25_3m" in page and "Price-sensitive" in page
-    )
+    assert "It&#39;s too expensive" in page
+    assert "discount_25_3m" in page
+    assert "Price-sensitive" in page
 
 
 # ---- reasons -----------------------------------------------------------------------------------
@@ -54,11 +54,13 @@ def test_editor_shows_the_published_flow(client: FlaskClient, token: str) -> Non
 def test_edit_a_reason_plain_and_htmx(app: Flask, client: FlaskClient, token: str) -> None:
     form = {"label": "Costs too much", "feedback": "too_expensive", "enabled": "on"}
     response = post(client, "/admin/flow/reasons/0", token, form)
-    assert response.status_code == 303 and response.headers["Location"] == "/admin/flow#reasons"
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/flow#reasons"
     assert draft(app)["reasons"][0]["label"] == "Costs too much"
     assert published_numbers(app) == [1]  # nothing published yet
     page = text(client.get("/admin/flow"))
-    assert "Reason saved." in page and "The draft has unpublished changes." in page
+    assert "Reason saved." in page
+    assert "The draft has unpublished changes." in page
 
     hx = post(
         client,
@@ -68,7 +70,8 @@ def test_edit_a_reason_plain_and_htmx(app: Flask, client: FlaskClient, token: st
         headers=HX,
     )
     body = hx.get_data(as_text=True)
-    assert hx.status_code == 200 and "<html" not in body
+    assert hx.status_code == 200
+    assert "<html" not in body
     assert body.strip().startswith('<section id="reasons"')
     assert '<section id="publish-bar" class="card publish-bar" hx-swap-oob="true"' in body
     assert "Reason saved." in body
@@ -166,7 +169,8 @@ def test_add_each_kind_of_offer(app: Flask, client: FlaskClient, token: str, kin
     assert new.get_data(as_text=True).strip().startswith('<div id="new-offer">')
     assert f'<input type="hidden" name="kind" value="{kind}">' in new.get_data(as_text=True)
     no_js = client.get("/admin/flow/offers/new", query_string={"kind": kind})
-    assert "<html" in no_js.get_data(as_text=True) and "New offer:" in no_js.get_data(as_text=True)
+    assert "<html" in no_js.get_data(as_text=True)
+    assert "New offer:" in no_js.get_data(as_text=True)
     form = {
         "kind": kind,
         "id": f"new_{kind}",
@@ -176,9 +180,9 @@ def test_add_each_kind_of_offer(app: Flask, client: FlaskClient, token: str, kin
     }
     assert post(client, "/admin/flow/offers", token, form).status_code == 303
     offer = draft(app)["offers"][-1]
-    assert (
-        offer["id"] == f"new_{kind}" and offer["kind"] == kind and offer["title"] == "Stay <please>"
-    )
+    assert offer["id"] == f"new_{kind}"
+    assert offer["kind"] == kind
+    assert offer["title"] == "Stay <please>"
     parsed = flows.parse_flow(draft(app)).offers[f"new_{kind}"]
     assert parsed.kind == kind
     assert "Stay &lt;please&gt;" in client.get("/admin/flow").get_data(as_text=True)
@@ -292,7 +296,8 @@ def test_add_and_reorder_a_rule(app: Flask, client: FlaskClient, token: str) -> 
         last -= 1
     assert draft(app)["rules"][0]["name"] == "Big spenders"
     page = client.get("/admin/flow").get_data(as_text=True)
-    assert 'name="cond-1-attr" value="team"' in page and 'value="blue, green"' in page
+    assert 'name="cond-1-attr" value="team"' in page
+    assert 'value="blue, green"' in page
 
 
 @pytest.mark.parametrize(
@@ -378,9 +383,9 @@ def test_publish_sessions_record_versions_and_restore(
     assert "Version 1 restored as version 3." in restored.get_data(as_text=True)
     with app.app_context():
         m = by_slug("acme")
-        assert (
-            m.flow_version.number == 3 and m.flow_version.data == v1_data and m.flow_draft is None
-        )
+        assert m.flow_version.number == 3
+        assert m.flow_version.data == v1_data
+        assert m.flow_draft is None
     assert post(client, "/admin/flow/versions/9999/restore", token).status_code == 404
 
 
@@ -421,7 +426,8 @@ def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
             "attributes": "team=blue",
         }
         opened = post(client, "/admin/preview", token, form)
-        assert opened.status_code == 303 and opened.headers["Location"].startswith("/c/")
+        assert opened.status_code == 303
+        assert opened.headers["Location"].startswith("/c/")
         url = client.get(opened.headers["Location"]).headers["Location"]
         client.post(f"{url}/survey", data={"reason": "too_expensive"})
         offer = text(client.get(url))
@@ -456,7 +462,8 @@ def test_bad_preview_snapshots_are_refused(
 ) -> None:
     form = {"plan": "Pro", "mrr": "2900", "currency": "usd", "tenure_days": "10", field: value}
     response = post(client, "/admin/preview", token, form)
-    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
 
 
 def test_a_preview_link_cannot_be_made_without_the_signature(
@@ -497,6 +504,8 @@ def test_edits_keep_translations(app: Flask, client: FlaskClient, token: str) ->
     form = {"title": "Quarter off", "percent_off": "25", "duration": "once"}
     post(client, "/admin/flow/offers/discount_25_3m", token, form)
     reason, offer = draft(app)["reasons"][0], draft(app)["offers"][0]
-    assert reason["labels"] == {"de": "Zu teuer"} and reason["label"] == "Costs too much"
-    assert offer["titles"] == {"de": "25 % Rabatt"} and offer["duration"] == "once"
+    assert reason["labels"] == {"de": "Zu teuer"}
+    assert reason["label"] == "Costs too much"
+    assert offer["titles"] == {"de": "25 % Rabatt"}
+    assert offer["duration"] == "once"
     assert "duration_in_months" not in offer  # a field cleared in the form is gone

@@ -41,16 +41,21 @@ def token(app: Flask, client: FlaskClient, merchant: Any) -> str:
 
 def test_good_settings_are_saved(app: Flask, client: FlaskClient, token: str) -> None:
     response = post(client, "/admin/settings", token, GOOD)
-    assert response.status_code == 303 and response.headers["Location"] == "/admin/settings"
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/settings"
     page = text(client.get("/admin/settings"))
     assert "Settings saved." in page
-    assert "Wait &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "Wait &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page
     with app.app_context():
         m = by_slug("acme")
-        assert m.name == "Acme <b>Analytics</b>" and m.brand_color == "#0ea5e9"
+        assert m.name == "Acme <b>Analytics</b>"
+        assert m.brand_color == "#0ea5e9"
         assert m.return_hosts == ["app.acme.example", "billing.acme.example"]
-        assert m.cancel_mode == "immediately" and m.link_max_age == 48 * 3600
-        assert m.default_locale == "de" and m.support_email == "help@acme.example"
+        assert m.cancel_mode == "immediately"
+        assert m.link_max_age == 48 * 3600
+        assert m.default_locale == "de"
+        assert m.support_email == "help@acme.example"
         assert m.copy == {
             k[len("copy_") :]: v.replace("\r\n", "\n")
             for k, v in GOOD.items()
@@ -61,9 +66,11 @@ def test_good_settings_are_saved(app: Flask, client: FlaskClient, token: str) ->
 def test_htmx_save_returns_the_form_fragment(client: FlaskClient, token: str) -> None:
     response = post(client, "/admin/settings", token, GOOD, headers=HX)
     body = response.get_data(as_text=True)
-    assert response.status_code == 200 and "<html" not in body
+    assert response.status_code == 200
+    assert "<html" not in body
     assert body.strip().startswith('<form id="settings-form"')
-    assert "Settings saved." in body and "HX-Request" in response.headers["Vary"]
+    assert "Settings saved." in body
+    assert "HX-Request" in response.headers["Vary"]
 
 
 @pytest.mark.parametrize(
@@ -131,7 +138,9 @@ def test_copy_preview_is_escaped(client: FlaskClient, token: str) -> None:
         "/admin/settings/copy-preview", query_string={"copy_survey_intro": "<b>hi</b>"}, headers=HX
     )
     body = response.get_data(as_text=True)
-    assert "&lt;b&gt;hi&lt;/b&gt;" in body and "<b>hi" not in body and "<html" not in body
+    assert "&lt;b&gt;hi&lt;/b&gt;" in body
+    assert "<b>hi" not in body
+    assert "<html" not in body
 
 
 def test_customers_see_the_settings_escaped(
@@ -141,7 +150,8 @@ def test_customers_see_the_settings_escaped(
     url = start()
     survey = text(client.get(url))
     assert "Wait &lt;script&gt;alert(1)&lt;/script&gt;" in survey
-    assert "We read every answer." in survey and "Why &lt;i&gt;are&lt;/i&gt; you leaving?" in survey
+    assert "We read every answer." in survey
+    assert "Why &lt;i&gt;are&lt;/i&gt; you leaving?" in survey
     assert 'src="https://cdn.acme.example/logo.png"' in survey
     assert 'alt="Acme &lt;b&gt;Analytics&lt;/b&gt;"' in survey
     assert "help@acme.example" in survey
@@ -151,7 +161,8 @@ def test_customers_see_the_settings_escaped(
     assert "Sorry to see you go." in text(client.get(url))
     client.post(f"{url}/confirm", data={"action": "cancel"})
     done = text(client.get(url))
-    assert "Come back any time." in done and "Glad you stayed." not in done
+    assert "Come back any time." in done
+    assert "Glad you stayed." not in done
     assert 'href="https://app.acme.example/account"' in done
     css = client.get("/brand/acme.css").get_data(as_text=True)
     assert "--brand:#0ea5e9" in css
@@ -174,7 +185,8 @@ def test_settings_form_shows_current_values(app: Flask, client: FlaskClient, tok
     page = client.get("/admin/settings").get_data(as_text=True)
     assert ">Hello &lt;there&gt;</textarea>" in page
     assert 'value="168"' in page  # 7 days in hours
-    assert 'name="return_hosts"' in page and "shop.example</textarea>" in page
+    assert 'name="return_hosts"' in page
+    assert "shop.example</textarea>" in page
 
 
 def test_saving_keeps_translated_copy(app: Flask, client: FlaskClient, token: str) -> None:

@@ -52,7 +52,8 @@ def check(responder: Any, key: str = TEST_KEY) -> tuple[billing.KeyCheck, Record
 
 def test_a_complete_key_is_usable_after_one_read_per_permission() -> None:
     result, recorder = check(lists_except(set()))
-    assert result.usable and result.messages == ()
+    assert result.usable
+    assert result.messages == ()
     assert (result.mode, result.kind, result.last4) == ("test", "restricted", "1234")
     assert [(r.method, r.path, r.params) for r in recorder.requests] == [
         ("get", path, {"limit": "1"}) for path in PROBED
@@ -63,7 +64,8 @@ def test_a_complete_key_is_usable_after_one_read_per_permission() -> None:
 
 def test_missing_permissions_are_named_in_plain_words() -> None:
     result, _ = check(lists_except({"/v1/subscriptions", "/v1/billing_portal/configurations"}))
-    assert not result.usable and result.refusal is None
+    assert not result.usable
+    assert result.refusal is None
     assert result.messages == (
         "Subscriptions: write access needed to read subscriptions, apply offers and cancel.",
         "Customer portal: write access needed to send customers to Stripe's portal to update a "
@@ -77,7 +79,8 @@ def test_a_key_stripe_does_not_know_is_refused() -> None:
         lists_except({"/v1/subscriptions"}, status=401), key="sk_live_" + "x" * 24
     )
     assert (result.mode, result.kind) == ("live", "secret")
-    assert result.refusal and "does not accept this key" in result.refusal
+    assert result.refusal
+    assert "does not accept this key" in result.refusal
     assert len(recorder.requests) == 1  # no point asking further
 
 
@@ -100,7 +103,8 @@ def test_stripe_unreachable_raises() -> None:
 )
 def test_wrong_kinds_of_key_are_refused_without_any_request(key: str, message: str) -> None:
     result, recorder = check(lists_except(set()), key=key)
-    assert result.refusal is not None and result.refusal.startswith(message)
+    assert result.refusal is not None
+    assert result.refusal.startswith(message)
     assert recorder.requests == []
 
 
@@ -128,14 +132,19 @@ def test_pasting_a_good_key_saves_it_and_stays_in_preview(
     assert response.status_code == 303
     page = text(client.get("/admin/stripe"))
     assert "Key ending in 1234 checked and saved (Stripe test mode)." in page
-    assert "…1234" in page and TEST_KEY not in page
+    assert "…1234" in page
+    assert TEST_KEY not in page
     assert "Go live" in page
     with app.app_context():
         m = by_slug("acme")
-        assert m.stripe_key() == TEST_KEY and not m.live and m.preview_mode
-        assert m.stripe_key_check["mode"] == "test" and m.stripe_key_check["kind"] == "restricted"
+        assert m.stripe_key() == TEST_KEY
+        assert not m.live
+        assert m.preview_mode
+        assert m.stripe_key_check["mode"] == "test"
+        assert m.stripe_key_check["kind"] == "restricted"
     switched = post(client, "/admin/stripe/mode", signed_in, {"mode": "live"}, headers=HX)
-    assert switched.status_code == 200 and "<html" not in switched.get_data(as_text=True)
+    assert switched.status_code == 200
+    assert "<html" not in switched.get_data(as_text=True)
     assert "Live: customers&#39; choices now go to Stripe." in text(switched)
     with app.app_context():
         assert by_slug("acme").live
@@ -165,7 +174,8 @@ def test_wrong_keys_in_the_form_are_refused_without_requests(
     app: Flask, client: FlaskClient, signed_in: str, recorder: RecordingHTTPClient, key: str
 ) -> None:
     page = text(post(client, "/admin/stripe/key", signed_in, {"api_key": key}, headers=HX))
-    assert "was not saved" in page and key not in page
+    assert "was not saved" in page
+    assert key not in page
     assert recorder.requests == []
     with app.app_context():
         assert by_slug("acme").stripe_key_encrypted is None
@@ -193,7 +203,9 @@ def test_going_live_needs_a_key_and_removing_it_returns_to_preview(
     post(client, "/admin/stripe/key/remove", signed_in)
     with app.app_context():
         m = by_slug("acme")
-        assert m.stripe_key_encrypted is None and m.stripe_key_last4 is None and not m.live
+        assert m.stripe_key_encrypted is None
+        assert m.stripe_key_last4 is None
+        assert not m.live
 
 
 def test_webhook_secrets_up_to_two(app: Flask, client: FlaskClient, signed_in: str) -> None:
@@ -205,7 +217,9 @@ def test_webhook_secrets_up_to_two(app: Flask, client: FlaskClient, signed_in: s
     page = text(
         post(client, "/admin/stripe/webhook-secrets", signed_in, {"secret": second}, headers=HX)
     )
-    assert "whsec_…wxyz" in page and "whsec_…abcd" in page and first not in page
+    assert "whsec_…wxyz" in page
+    assert "whsec_…abcd" in page
+    assert first not in page
     for bad, message in [
         ("sk_test_123456789012", "A webhook signing secret starts with whsec_"),
         (first, "This secret is already saved."),
@@ -232,7 +246,8 @@ def test_link_secrets_generate_rotate_remove(
     assert shown
     with app.app_context():
         secrets = by_slug("acme").link_secrets
-    assert secrets[-1] == shown.group(1) and len(secrets) == 2
+    assert secrets[-1] == shown.group(1)
+    assert len(secrets) == 2
     assert shown.group(1) not in text(client.get("/admin/developers"))
     new_link = make_link()
     assert client.get(old_link).status_code == 303  # the old secret still verifies
@@ -281,7 +296,9 @@ def test_a_database_dump_holds_no_stripe_secret(
     post(client, "/admin/stripe/webhook-secrets", signed_in, {"secret": webhook})
     post(client, "/admin/api-keys", signed_in, {"name": "Backend"})
     text_dump = dump(app)
-    assert "acme" in text_dump and "merchant_user" in text_dump and "api_key" in text_dump
+    assert "acme" in text_dump
+    assert "merchant_user" in text_dump
+    assert "api_key" in text_dump
     for secret in (TEST_KEY, webhook, "sk_test_live123"):
         assert secret not in text_dump
     # No value starts like a Stripe secret. (Fernet ciphertext is URL-safe base64 and always
@@ -299,7 +316,9 @@ def rotate_with_cli(app: Flask, old_key: str) -> None:
     runner = app.test_cli_runner()
     result = runner.invoke(args=["keys", "new"])
     new_key = result.output.strip()
-    assert result.exit_code == 0 and len(new_key) == 44 and Fernet(new_key.encode())
+    assert result.exit_code == 0
+    assert len(new_key) == 44
+    assert Fernet(new_key.encode())
     with app.app_context():
         shop = create_merchant("shop", stripe_key="sk_test_rotate123456")
         shop.webhook_secrets = ["whsec_rotate12345678"]

@@ -60,7 +60,7 @@ def test_status_history_is_order_independent_and_deduplicated(
     session = db.session.scalars(db.select(CancelSession)).one()
     assert (session.retained_30, session.retained_60, session.retained_90) == (True, False, False)
     assert db.session.scalar(db.select(db.func.count()).select_from(SubscriptionStatus)) == 4
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="naive datetime"):
         analytics.record_subscription_status(merchant.id, "sub", "active", datetime(2026, 1, 1))
 
 
@@ -73,14 +73,17 @@ def test_a_session_opened_on_an_ended_subscription_is_not_retained(
     db.session.add(CancelSession(**row))
     db.session.commit()
     session = db.session.scalars(db.select(CancelSession)).one()
-    assert not session.retained_30 and not session.retained_90
-    assert session.plan == sim.plan and session.mrr == sim.mrr  # copied from the snapshot
+    assert not session.retained_30
+    assert not session.retained_90
+    assert session.plan == sim.plan
+    assert session.mrr == sim.mrr
 
 
 def test_filters_from_query_arguments() -> None:
     today = NOW.date()
     default = analytics.Filters.from_args({}, today)
-    assert (default.end - default.start).days == 90 and default.end == today
+    assert (default.end - default.start).days == 90
+    assert default.end == today
     f = analytics.Filters.from_args(
         {"from": "2026-05-01", "to": "2026-05-31", "plan": " Pro ", "arm": "x"}, today
     )
@@ -92,7 +95,8 @@ def test_filters_from_query_arguments() -> None:
     )
     assert analytics.Filters.from_args({"from": "yesterday"}, today) == default
     inverted = analytics.Filters.from_args({"from": "2026-06-01", "to": "2026-05-01"}, today)
-    assert inverted.end.isoformat() == "2026-05-01" and (inverted.end - inverted.start).days == 90
+    assert inverted.end.isoformat() == "2026-05-01"
+    assert (inverted.end - inverted.start).days == 90
     assert analytics.Filters.from_args(f.to_args(), today) == f
     assert json.dumps(f.to_args())  # plain strings, usable in links
 
@@ -104,7 +108,8 @@ def test_chart_geometry() -> None:
     ]
     chart = charts.reasons_chart(rows)
     assert [bar.width for bar in chart.bars] == [chart.width - 230 - 70, (chart.width - 300) / 4]
-    assert chart.bars[1].y > chart.bars[0].y and chart.height == 2 * 28
+    assert chart.bars[1].y > chart.bars[0].y
+    assert chart.height == 2 * 28
     assert charts.reasons_chart([]).bars == ()
     start = datetime(2026, 6, 1).date()
     weeks = [
@@ -113,7 +118,8 @@ def test_chart_geometry() -> None:
         analytics.Week(start + timedelta(days=14), 20, 10, 10),
     ]
     trend = charts.trend_chart(weeks)
-    assert len(trend.columns) == 3 and trend.max_sessions == 20
+    assert len(trend.columns) == 3
+    assert trend.max_sessions == 20
     full = trend.plot_bottom - trend.plot_top
     last = trend.columns[2]
     assert last.saved_h + last.cancelled_h + last.open_h == pytest.approx(full)

@@ -278,7 +278,8 @@ def test_measured_rates_match_the_known_probabilities(
 def test_weekly_trend_equals_the_ground_truth(quarter: list[Sim]) -> None:
     weeks = analytics.weekly(acme().id, QUARTER)
     first_monday = QUARTER.start - timedelta(days=QUARTER.start.weekday())
-    assert weeks[0].start == first_monday and weeks[0].start.weekday() == 0
+    assert weeks[0].start == first_monday
+    assert weeks[0].start.weekday() == 0
     assert weeks[-1].start <= QUARTER.end < weeks[-1].start + timedelta(days=7)
     for week in weeks:
         begin = datetime.combine(week.start, datetime.min.time(), UTC)
@@ -293,7 +294,8 @@ def test_weekly_trend_equals_the_ground_truth(quarter: list[Sim]) -> None:
 
 def test_experiment_results_equal_the_ground_truth(quarter: list[Sim]) -> None:
     (report,) = analytics.experiments(acme(), QUARTER, NOW)
-    assert report.running and report.experiment.id == simulate.SIM_EXPERIMENT
+    assert report.running
+    assert report.experiment.id == simulate.SIM_EXPERIMENT
     exp = simulate.SIM_EXPERIMENT
     for arm in report.arms:
         mine = [s for s in quarter if s.assignments.get(exp) == arm.arm]
@@ -397,7 +399,9 @@ def test_dunning_summary_equals_the_ground_truth(
     by_status = defaultdict(list)
     for case in mine:
         by_status[case_status_at(case, at)].append(case)
-    assert by_status["open"] and by_status["recovered"] and by_status["lost"]
+    assert by_status["open"]
+    assert by_status["recovered"]
+    assert by_status["lost"]
     result = analytics.dunning_summary(acme(), f, at)
     assert result.opened == len(mine)
     assert result.recovered == len(by_status["recovered"])
@@ -528,8 +532,11 @@ def test_the_dashboard_answers_why_which_offer_and_whether_there_is_a_winner(
     # Definitions are on the page.
     assert "Save rate = saved ÷ (saved + cancelled)" in html
     # Charts are server-side SVG; nothing needs JavaScript or an inline style.
-    assert html.count("<svg") == 2 and "<polyline" in html and "<rect" in html
-    assert " style=" not in html and html.count("<script") == 2
+    assert html.count("<svg") == 2
+    assert "<polyline" in html
+    assert "<rect" in html
+    assert " style=" not in html
+    assert html.count("<script") == 2
 
 
 def test_filters_apply_to_the_page(quarter: list[Sim], page_client: FlaskClient) -> None:
@@ -548,18 +555,23 @@ def test_comment_search_swaps_only_the_comments(
 ) -> None:
     response = page_client.get("/admin/analytics/comments?q=price", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
-    assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
-    assert "<html" not in html and html.lstrip().startswith('<div id="comments"')
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers["Vary"]
+    assert "<html" not in html
+    assert html.lstrip().startswith('<div id="comments"')
     quotes = [c for c in html.split("<q>")[1:]]
-    assert quotes and all("price" in q.split("</q>")[0].lower() for q in quotes)
+    assert quotes
+    assert all("price" in q.split("</q>")[0].lower() for q in quotes)
     # Without JavaScript the same URL is a whole page.
     plain = page_client.get("/admin/analytics/comments?q=price").get_data(as_text=True)
-    assert "<html" in plain and "Why customers leave" in plain
+    assert "<html" in plain
+    assert "Why customers leave" in plain
 
 
 def test_csv_download_streams_the_segment(quarter: list[Sim], page_client: FlaskClient) -> None:
     response = page_client.get("/admin/analytics/sessions.csv?plan=Starter")
-    assert response.status_code == 200 and response.is_streamed
+    assert response.status_code == 200
+    assert response.is_streamed
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
@@ -607,7 +619,8 @@ def test_the_dashboard_shows_failed_payment_recovery(
     assert (
         f'href="/admin/analytics/dunning.csv?from={PAGE_START}&amp;to={NOW.date()}" download'
     ) in html
-    assert " style=" not in html and html.count("<script") == 2
+    assert " style=" not in html
+    assert html.count("<script") == 2
 
 
 def test_dunning_csv_download_streams_the_date_range(
@@ -616,7 +629,8 @@ def test_dunning_csv_download_streams_the_date_range(
     response = page_client.get(
         "/admin/analytics/dunning.csv?from=2026-06-01&to=2026-06-30&plan=Pro"
     )
-    assert response.status_code == 200 and response.is_streamed
+    assert response.status_code == 200
+    assert response.is_streamed
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="cancelpage-dunning-acme-2026-06-01-2026-06-30.csv"'
@@ -627,4 +641,5 @@ def test_dunning_csv_download_streams_the_date_range(
     assert sorted(r["invoice_id"] for r in rows) == sorted(
         c.invoice_id for c in cases_in(june, NOW)
     )
-    assert rows and not any(r["invoice_id"].startswith(f"in_dun{BETA_SEED}_") for r in rows)
+    assert rows
+    assert not any(r["invoice_id"].startswith(f"in_dun{BETA_SEED}_") for r in rows)

@@ -84,9 +84,11 @@ def test_every_route_needs_a_signed_in_merchant(
 
 def test_empty_dashboard_renders(signed_in: FlaskClient) -> None:
     html = signed_in.get("/admin/analytics/").get_data(as_text=True)
-    assert "Retention analytics" in html and "No sessions in this range." in html
+    assert "Retention analytics" in html
+    assert "No sessions in this range." in html
     assert "<strong>No winner yet: still collecting.</strong>" in html
-    assert 'name="arm" value="holdout"' in html and 'value="discount_40_1m"' in html
+    assert 'name="arm" value="holdout"' in html
+    assert 'value="discount_40_1m"' in html
 
 
 def flow_now(app: Flask) -> flows.Flow:
@@ -125,9 +127,11 @@ def test_promoting_a_winner_is_one_recorded_action(signed_in: FlaskClient, app: 
         )
         assert decision.definition == flows.experiment_to_dict(PRICE_TEST)
         merchant = by_slug("acme")
-        assert merchant is not None and decision.flow_version_id == merchant.flow_version_id
+        assert merchant is not None
+        assert decision.flow_version_id == merchant.flow_version_id
     html = signed_in.get("/admin/analytics/").get_data(as_text=True)
-    assert "promoted" in html and "everyone now gets discount_40_1m" in html
+    assert "promoted" in html
+    assert "everyone now gets discount_40_1m" in html
     assert 'name="arm" value="holdout"' not in html  # no buttons on a decided experiment
 
 
@@ -137,9 +141,8 @@ def test_stopping_gives_everyone_the_holdout(signed_in: FlaskClient, app: Flask)
         data={"action": "stop"},
         headers={"HX-Request": "true"},
     )
-    assert response.status_code == 200 and response.headers["HX-Redirect"].endswith(
-        "#experiment-price_test"
-    )
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"].endswith("#experiment-price_test")
     assert flow_now(app).rules[0].offers == ("pause_1m",)
     with app.app_context():
         decision = db.session.scalars(sa.select(ExperimentDecision)).one()

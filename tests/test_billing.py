@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -286,7 +286,7 @@ def test_portal_url_subscription_cancel_flow() -> None:
 
 def test_portal_subscription_cancel_flow_needs_subscription() -> None:
     gateway, rec = recording_gateway()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a subscription_id"):
         gateway.portal_url(
             CUSTOMER_ID, return_url="https://m/r", flow="subscription_cancel", idempotency_key="k"
         )
@@ -295,7 +295,7 @@ def test_portal_subscription_cancel_flow_needs_subscription() -> None:
 
 def test_writes_refuse_a_missing_idempotency_key() -> None:
     gateway, rec = recording_gateway()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="idempotency_key is required"):
         gateway.undo_cancel(SUB_ID, idempotency_key="")
     assert rec.requests == []
 
@@ -328,7 +328,7 @@ def test_for_key_default_http_client_is_requests_with_10s_timeout(
 
     class FakeResponse:
         status_code = 200
-        headers: dict[str, str] = {}
+        headers: ClassVar[dict[str, str]] = {}
         content = stripe_json(subscription())
 
     def fake_request(self: requests.Session, method: str, url: str, **kwargs: Any) -> Any:
@@ -532,7 +532,8 @@ def test_error_message_never_contains_a_key() -> None:
         gateway.read_subscription(SUB_ID)
     assert "sk_live_abc123XYZ" not in str(info.value)
     assert "abc123XYZ" not in repr(info.value)
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
 
 
 def test_retries_reuse_the_same_idempotency_key() -> None:
@@ -599,7 +600,9 @@ def test_preview_answers_every_operation_and_records_it() -> None:
     gateway = Gateway.preview()
     view = gateway.read_subscription("sub_demo")
     assert (view.id, view.status, view.item_id) == ("sub_demo", "active", "si_preview")
-    assert view.plan_name and view.unit_amount > 0 and view.current_period_end
+    assert view.plan_name
+    assert view.unit_amount > 0
+    assert view.current_period_end
 
     assert (
         gateway.create_coupon(
@@ -638,7 +641,8 @@ def test_preview_answers_every_operation_and_records_it() -> None:
     assert scheduled.cancel_at_period_end is True
     assert gateway.undo_cancel("sub_demo", idempotency_key="p8").cancel_at_period_end is False
     canceled = gateway.cancel_now("sub_demo", feedback=None, comment=None, idempotency_key="p9")
-    assert canceled.status == "canceled" and canceled.canceled_at
+    assert canceled.status == "canceled"
+    assert canceled.canceled_at
     url = gateway.portal_url("cus_demo", return_url="https://m.example/r", idempotency_key="p10")
     assert url.startswith("https://billing.stripe.com/p/session/preview_")
 

@@ -40,7 +40,8 @@ def test_merchant_create_then_link_opens_the_flow(app: Flask, client: FlaskClien
     url = result.output.strip()
     assert url.startswith("http://cancel.test/c/")
     page = client.get(url.removeprefix("http://cancel.test"), follow_redirects=True)
-    assert page.status_code == 200 and 'name="reason"' in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'name="reason"' in page.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +70,8 @@ def test_cli_refuses_bad_input_clearly(
 
 def test_merchant_create_refuses_a_duplicate(app: Flask, merchant: Any) -> None:
     result = app.test_cli_runner().invoke(args=["merchant", "create", "acme"])
-    assert result.exit_code != 0 and "already exists" in result.output
+    assert result.exit_code != 0
+    assert "already exists" in result.output
 
 
 def test_live_merchant_key_is_encrypted_and_mode_is_live(app: Flask) -> None:
@@ -79,7 +81,8 @@ def test_live_merchant_key_is_encrypted_and_mode_is_live(app: Flask) -> None:
     assert "(live mode)" in result.output
     with app.app_context():
         merchant = by_slug("live")
-        assert merchant.live and merchant.stripe_key_last4 == "1234"
+        assert merchant.live
+        assert merchant.stripe_key_last4 == "1234"
         assert "rk_test" not in merchant.stripe_key_encrypted
         assert merchant.stripe_key() == "rk_test_abcdef1234"
 
@@ -119,5 +122,6 @@ def test_demo_command_seeds_a_preview_merchant_and_prints_links(app: Flask) -> N
     assert result.output.count("http://127.0.0.1:5099/c/") == 2
     with app.app_context():
         demo = by_slug("demo")
-        assert demo is not None and not demo.live
+        assert demo is not None
+        assert not demo.live
         assert db.session.get(type(demo), demo.id).flow_version_id is not None

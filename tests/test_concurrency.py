@@ -100,7 +100,8 @@ def test_twenty_parallel_accepts_make_one_stripe_write(
     assert sum(r.status_code == 303 for r in responses) >= 1
     assert len(stripe_support_writes(stripe_stub)) == 1
     session, rows = writes_of(app, url)
-    assert session.outcome == "accepted" and session.busy_until is None
+    assert session.outcome == "accepted"
+    assert session.busy_until is None
     assert [(row.operation, row.status, row.attempts) for row in rows] == [
         ("pause", "succeeded", 1)
     ]
@@ -137,7 +138,8 @@ def test_two_tabs_racing_accept_against_cancel_end_with_one_outcome(
     assert session.outcome in ("accepted", "canceled")
     [write] = stripe_support_writes(stripe_stub)
     [row] = rows
-    assert row.idempotency_key == write.idempotency_key and row.status == "succeeded"
+    assert row.idempotency_key == write.idempotency_key
+    assert row.status == "succeeded"
     expected = "pause" if session.outcome == "accepted" else "cancel_at_period_end"
     assert row.operation == expected
     # and nothing that either tab posts afterwards changes it

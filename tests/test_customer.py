@@ -73,7 +73,8 @@ def test_survey_plain_post_redirects_to_the_offer(
     offer = text(client.get(url))
     assert "25% off for 3 months." in offer
     assert 'name="offer" value="discount_25_3m"' in offer
-    assert 'value="accept"' in offer and 'value="decline"' in offer
+    assert 'value="accept"' in offer
+    assert 'value="decline"' in offer
     assert 'value="cancel_now"' in offer
 
 
@@ -84,7 +85,8 @@ def test_survey_htmx_post_returns_the_offer_fragment(
     response = client.post(f"{url}/survey", data={"reason": "too_expensive"}, headers=HX)
     body = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "<html" not in body and "<head" not in body
+    assert "<html" not in body
+    assert "<head" not in body
     assert body.strip().startswith('<main id="step"')
     assert "25% off for 3 months." in body
     assert response.headers["Vary"] == "HX-Request"
@@ -104,13 +106,15 @@ def test_path_accept_offer_plain(
     url = start()
     client.post(f"{url}/survey", data={"reason": "too_expensive"})
     response = client.post(f"{url}/offer", data={"offer": "discount_25_3m", "action": "accept"})
-    assert response.status_code == 303 and response.headers["Location"] == url
+    assert response.status_code == 303
+    assert response.headers["Location"] == url
     done = text(client.get(url))
     assert "Thank you for staying!" in done
     assert "Your discount is applied: 25% off for 3 months." in done
     assert 'href="https://shop.example/account"' in done  # default return URL
     # preview mode shows exactly what would have gone to Stripe
-    assert "POST /v1/coupons" in done and "POST /v1/subscriptions/sub_test" in done
+    assert "POST /v1/coupons" in done
+    assert "POST /v1/subscriptions/sub_test" in done
     assert "discounts[0][coupon]=cancelpage_acme_discount_25_3m_" in done
     session = one_session(app)
     assert (session.outcome, session.accepted_offer) == ("accepted", "discount_25_3m")
@@ -125,7 +129,8 @@ def test_path_accept_offer_htmx(app: Flask, client: FlaskClient, merchant: Any, 
         f"{url}/offer", data={"offer": "pause_1m", "action": "accept"}, headers=HX
     )
     body = response.get_data(as_text=True)
-    assert response.status_code == 200 and "<html" not in body
+    assert response.status_code == 200
+    assert "<html" not in body
     assert "Thank you for staying!" in body
     assert "Your subscription is paused. Billing resumes on " in body
     assert "pause_collection[behavior]=void" in body
@@ -147,7 +152,8 @@ def test_path_decline_all_then_cancel(
         f"{url}/offer", data={"offer": "pause_1m", "action": "decline"}, headers=headers
     )
     confirm = text(client.get(url))
-    assert "Cancel your subscription?" in confirm and "will end on" in confirm
+    assert "Cancel your subscription?" in confirm
+    assert "will end on" in confirm
     if headers:
         assert "Cancel your subscription?" in text(second)
     response = client.post(f"{url}/confirm", data={"action": "cancel"}, headers=headers)
@@ -183,7 +189,8 @@ def test_path_skip_straight_to_cancel_in_two_clicks(
     client.post(f"{url}/survey", data={"action": "skip"}, headers=headers)
     client.post(f"{url}/confirm", data={"action": "cancel"}, headers=headers)
     session = one_session(app)
-    assert session.outcome == "canceled" and session.reason is None
+    assert session.outcome == "canceled"
+    assert session.reason is None
     [write] = writes(app)
     assert "cancellation_details[feedback]" not in write.requests[0]["params"]
 
@@ -258,7 +265,8 @@ def test_bad_offer_and_action_never_write(
     client.post(f"{url}/confirm", data={"action": "cancel"})  # not at confirm yet
     response = client.post(f"{url}/offer", data={"offer": "discount_25_3m", "action": "bogus"})
     assert "Please use one of the buttons below." in text(response)
-    assert writes(app) == [] and one_session(app).outcome is None
+    assert writes(app) == []
+    assert one_session(app).outcome is None
 
 
 # ---- links -----------------------------------------------------------------------------------
@@ -438,7 +446,8 @@ def test_live_cancel_sends_one_write_with_the_derived_key(
     assert write.params["cancel_at_period_end"] == "true"
     [row] = writes(app)
     assert write.idempotency_key == row.idempotency_key
-    assert row.status == "succeeded" and not row.preview
+    assert row.status == "succeeded"
+    assert not row.preview
 
 
 def test_stripe_failure_shows_retry_and_the_retry_reuses_the_key(
@@ -448,7 +457,8 @@ def test_stripe_failure_shows_retry_and_the_retry_reuses_the_key(
     client.post(f"{url}/survey", data={"action": "skip"})
     stripe_stub.responder = stripe_support.fault_responder([500])
     failed = text(client.post(f"{url}/confirm", data={"action": "cancel"}))
-    assert "nothing will be applied twice" in failed and 'value="cancel"' in failed
+    assert "nothing will be applied twice" in failed
+    assert 'value="cancel"' in failed
     assert one_session(app).outcome is None
     assert writes(app)[0].status == "unknown"
     retried = client.post(f"{url}/confirm", data={"action": "cancel"})
@@ -525,9 +535,11 @@ def test_portal_mode_hands_off_to_stripe(
     response = client.post(f"{url}/confirm", data={"action": "cancel"}, headers=headers)
     portal = "https://billing.stripe.com/p/session/test_abc"
     if headers:
-        assert response.status_code == 200 and response.headers["HX-Redirect"] == portal
+        assert response.status_code == 200
+        assert response.headers["HX-Redirect"] == portal
     else:
-        assert response.status_code == 303 and response.headers["Location"] == portal
+        assert response.status_code == 303
+        assert response.headers["Location"] == portal
     [write] = stripe_stub.writes()
     assert write.path == "/v1/billing_portal/sessions"
     assert write.params["flow_data[type]"] == "subscription_cancel"

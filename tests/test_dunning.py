@@ -80,7 +80,8 @@ def test_a_failed_payment_schedules_the_default_sequence(
     rows = emails_of(app)
     assert [r.kind for r in rows] == ["dunning_1", "dunning_2", "dunning_3", "dunning_4"]
     assert [round((r.due_at - case.opened_at) / timedelta(days=1)) for r in rows] == [0, 3, 7, 14]
-    assert rows[0].due_at <= utcnow() and rows[0].due_at >= before
+    assert rows[0].due_at <= utcnow()
+    assert rows[0].due_at >= before
     assert {r.to_address for r in rows} == {"jenny@example.com"}
     assert [r.data["final"] for r in rows] == [False, False, False, True]
     assert {r.dedupe_key for r in rows} == {f"case:{case.id}:dunning_{n}" for n in range(1, 5)}
@@ -90,13 +91,15 @@ def test_the_merchant_chooses_the_days(
     app: Flask, client: FlaskClient, fake_stripe: FakeStripe
 ) -> None:
     result = app.test_cli_runner().invoke(args=["merchant", "dunning-days", "live", "5", "0"])
-    assert result.exit_code == 0 and "days 0, 5" in result.output
+    assert result.exit_code == 0
+    assert "days 0, 5" in result.output
     post(client, event("invoice.payment_failed", invoice()))
     rows = emails_of(app)
     assert [r.kind for r in rows] == ["dunning_1", "dunning_2"]
     assert round((rows[1].due_at - rows[0].due_at) / timedelta(days=1)) == 5
     bad = app.test_cli_runner().invoke(args=["merchant", "dunning-days", "live", "99"])
-    assert bad.exit_code != 0 and "between 0 and 60" in bad.output
+    assert bad.exit_code != 0
+    assert "between 0 and 60" in bad.output
 
 
 def test_first_email_goes_out_in_one_pass_and_paid_stops_the_rest(
@@ -164,7 +167,8 @@ def test_preview_merchants_act_on_the_events_own_object(
 ) -> None:
     post(client, event("invoice.payment_failed", invoice()), slug="acme")
     [case] = cases(app)
-    assert case.status == "open" and len(emails_of(app)) == 4
+    assert case.status == "open"
+    assert len(emails_of(app)) == 4
     assert stripe_stub.requests == []  # no key, no Stripe
 
 
@@ -248,7 +252,8 @@ def test_unrelated_updates_send_nothing(
         data={"object": scheduled(), "previous_attributes": {"metadata": {"plan": "old"}}},
     )
     assert post(client, body).json["outcome"] == "no change to the cancellation"
-    assert cases(app) == [] and stripe_stub.requests == []
+    assert cases(app) == []
+    assert stripe_stub.requests == []
 
 
 def test_a_cancel_undone_before_the_event_arrived_sends_nothing(
@@ -257,7 +262,8 @@ def test_a_cancel_undone_before_the_event_arrived_sends_nothing(
     """The event says 'scheduled'; Stripe says it no longer is."""
     response = post(client, cancel_event())
     assert response.json["outcome"] == "not scheduled to cancel; 0 case(s) kept"
-    assert cases(app) == [] and emails_of(app) == []
+    assert cases(app) == []
+    assert emails_of(app) == []
 
 
 def test_our_own_cancel_sends_no_save_email(
@@ -275,7 +281,8 @@ def test_our_own_cancel_sends_no_save_email(
         assert (write.operation, write.status) == ("cancel_at_period_end", "succeeded")
     response = post(client, cancel_event())
     assert response.json["outcome"] == "scheduled by a cancelpage session: no save email"
-    assert cases(app) == [] and emails_of(app) == []
+    assert cases(app) == []
+    assert emails_of(app) == []
 
 
 def test_an_old_own_cancel_does_not_hide_a_new_one(
@@ -459,7 +466,8 @@ def test_cards_scan_queues_cards_expiring_next_month(
     rows = emails_of(app)
     assert sorted(r.data["last4"] for r in rows) == ["0001", "0002"]  # one per card
     again = app.test_cli_runner().invoke(args=["cards", "scan", "live"])
-    assert "0 emails queued" in again.output and len(emails_of(app)) == 2
+    assert "0 emails queued" in again.output
+    assert len(emails_of(app)) == 2
 
 
 def test_the_scan_and_the_event_share_one_email_per_card_and_month(app: Flask) -> None:
@@ -478,4 +486,5 @@ def test_the_scan_and_the_event_share_one_email_per_card_and_month(app: Flask) -
 
 def test_cards_scan_needs_a_stripe_key(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["cards", "scan", "acme"])
-    assert result.exit_code != 0 and "preview mode" in result.output
+    assert result.exit_code != 0
+    assert "preview mode" in result.output

@@ -87,7 +87,8 @@ def assert_translated(renders: dict[str, dict[str, emails.RenderedEmail]]) -> No
         for name, email in by_kind.items():
             assert f'<html lang="{locale}">' in email.html, (locale, name)
             for part in (email.subject, email.html, email.text):
-                assert "%(" not in part and not re.search(r"\{\w+\}", part), (locale, name)
+                assert "%(" not in part, (locale, name)
+                assert not re.search(r"\{\w+\}", part), (locale, name)
             if locale == "en":
                 continue
             texts = texts_of(email)
@@ -294,14 +295,16 @@ def test_own_text_falls_back_per_field_to_the_default_language_then_built_in(
     assert "Restez avec nous jusqu'au 1 janvier 2031." in french[1]
     assert spanish[0] == "Wait, Acme <Analytics>!"
     assert "Lamentamos que se vaya." in spanish[1]
-    assert english[0] == "Wait, Acme <Analytics>!" and "We're sorry to see you go." in english[1]
+    assert english[0] == "Wait, Acme <Analytics>!"
+    assert "We're sorry to see you go." in english[1]
 
 
 def test_the_default_language_is_the_row_without_a_locale(app: Flask, merchant: Merchant) -> None:
     with app.app_context():
         emails.set_copy(acme(), "dunning_1", "Default {amount}", None, locale="en")
         row = emails.get_copy(acme(), "dunning_1", "en")
-        assert row is not None and row.locale is None
+        assert row is not None
+        assert row.locale is None
         assert emails.get_copy(acme(), "dunning_1") is row
         assert emails.get_copy(acme(), "dunning_1", "de") is None
         emails.set_copy(acme(), "dunning_1", "Standard {amount}", None, locale="de")
@@ -309,7 +312,8 @@ def test_the_default_language_is_the_row_without_a_locale(app: Flask, merchant: 
         # what the dashboard edits; the old default-language row stays the fallback for others.
         acme().default_locale = "de"
         shown = emails.get_copy(acme(), "dunning_1", "de")
-        assert shown is not None and shown.locale == "de"
+        assert shown is not None
+        assert shown.locale == "de"
         assert (
             emails.preview(acme(), "dunning_1", "fr").subject == "Standard 29,00 $US"
         )  # one line: spaces made plain
@@ -361,7 +365,8 @@ def test_the_copy_cli_takes_a_language(app: Flask, merchant: Merchant) -> None:
     reset = runner.invoke(args=["email", "copy", "acme", "save", "--locale", "de", "--reset"])
     assert "Subject: Ihr Abonnement bei Acme <Analytics> ist gekündigt" in reset.output
     bad = runner.invoke(args=["email", "copy", "acme", "save", "--locale", "xx", "--subject", "x"])
-    assert bad.exit_code != 0 and "unknown language 'xx'" in bad.output
+    assert bad.exit_code != 0
+    assert "unknown language 'xx'" in bad.output
 
 
 # ---- the catalogs ------------------------------------------------------------------------------

@@ -253,7 +253,8 @@ def test_fault_on_each_write_shows_retry_and_the_retry_applies_once(
     assert second.status_code == 303
     assert session_row(app).outcome == write.outcome
     sent = [r for r in live.requests if write.matches(r)]
-    assert len(sent) == 2 and sent[0].idempotency_key == sent[1].idempotency_key
+    assert len(sent) == 2
+    assert sent[0].idempotency_key == sent[1].idempotency_key
     assert sent[0].params == sent[1].params  # Stripe refuses a reused key with other parameters
     row = write_rows(app)[write.name]
     assert (row.status, row.attempts, row.idempotency_key) == (
@@ -286,12 +287,13 @@ def test_unknown_outcome_is_reconciled_by_reading_the_subscription(
     visible = write.name not in ("create_coupon", "portal_cancel")
     if visible:
         # one read, and the write is not sent again
-        assert [(r.method, r.path) for r in retry if r.path == write.path][0] == ("get", SUB_PATH)
+        assert next((r.method, r.path) for r in retry if r.path == write.path) == ("get", SUB_PATH)
         assert len(sent) == 1
     else:
         # a coupon or a portal session is not visible on the subscription: sent again, same key,
         # and Stripe answers the first result
-        assert len(sent) == 2 and sent[0].idempotency_key == sent[1].idempotency_key
+        assert len(sent) == 2
+        assert sent[0].idempotency_key == sent[1].idempotency_key
     assert len(stripe.applied) == len(write_rows(app))
     assert write_rows(app)[write.name].status == "succeeded"
     with app.app_context():
@@ -408,7 +410,8 @@ def test_a_transient_failure_on_a_step_is_retried_transparently(
     assert response.status_code == (200 if headers else 303)
     with app.app_context():
         session = db.session.scalars(sa.select(CancelSession)).one()
-        assert session.state["step"] == "offer" and session.reason == "too_expensive"
+        assert session.state["step"] == "offer"
+        assert session.reason == "too_expensive"
         assert [e.kind for e in session.events].count("answered") == 1
 
 
@@ -426,13 +429,16 @@ def test_a_lasting_failure_shows_a_retry_step_and_changes_nothing(
         fail_commits(monkeypatch, app, 99, lambda: True)
     response = client.post(f"{url}/survey", data={"reason": "too_expensive"}, headers=headers)
     body = text(response)
-    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
     assert "We couldn't save that just now" in body
-    assert f'href="{url}"' in body and ("<html" in body) is not bool(headers)
+    assert f'href="{url}"' in body
+    assert ("<html" in body) is not bool(headers)
     monkeypatch.undo()
     with app.app_context():
         session = db.session.scalars(sa.select(CancelSession)).one()
-        assert session.state["step"] == "survey" and session.reason is None
+        assert session.state["step"] == "survey"
+        assert session.reason is None
     assert client.post(f"{url}/survey", data={"reason": "too_expensive"}).status_code == 303
 
 
@@ -450,7 +456,8 @@ def test_a_failure_after_stripe_applied_the_change_never_applies_it_twice(
     assert "We couldn't save that just now" in text(response)
     monkeypatch.undo()
     session = session_row(app)
-    assert session.outcome is None and session.busy_until is None  # claim released
+    assert session.outcome is None
+    assert session.busy_until is None
     assert write_rows(app)[write.name].status == "pending"
     assert final_post(client, url, write, {}).status_code == 303
     assert session_row(app).outcome == "canceled"
@@ -482,7 +489,8 @@ def test_sqlite_database_locked_by_another_writer(
         other.close()
     with locked_app.app_context():
         session = db.session.scalars(sa.select(CancelSession)).one()
-        assert session.state["step"] == "survey" and session.reason is None
+        assert session.state["step"] == "survey"
+        assert session.reason is None
         assert [e.kind for e in session.events] == ["opened"]
     assert client.post(f"{url}/survey", data={"reason": "too_expensive"}).status_code == 303
     with locked_app.app_context():

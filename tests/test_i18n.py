@@ -109,7 +109,8 @@ def test_plural_forms_follow_each_language(app: Flask) -> None:
         with app.test_request_context():
             i18n.prefer(link=locale)
             seen[locale] = [ngettext(singular, plural, n) for n in (0, 1, 2)]
-    assert seen["en"][0].startswith("0 days") and seen["en"][1].startswith("1 day free")
+    assert seen["en"][0].startswith("0 days")
+    assert seen["en"][1].startswith("1 day free")
     assert seen["de"] == [
         "0 Tage kostenlos: Ihre nächste Zahlung verschiebt sich entsprechend.",
         "1 Tag kostenlos: Ihre nächste Zahlung verschiebt sich entsprechend.",
@@ -217,7 +218,8 @@ def test_catalogs_compile_in_memory_and_fuzzy_entries_stay_english(tmp_path: Pat
     assert sorted(compiled) == ["de", "fr"]  # a missing catalog is left out (shown in English)
     assert compiled["de"].gettext("Continue") == "Weiter"
     assert compiled["de"].gettext("No thanks") == "No thanks"
-    assert not list(tmp_path.rglob("*.mo")) and not list(i18n.TRANSLATIONS_DIR.rglob("*.mo"))
+    assert not list(tmp_path.rglob("*.mo"))
+    assert not list(i18n.TRANSLATIONS_DIR.rglob("*.mo"))
 
 
 # ---- choosing the locale ---------------------------------------------------------------------
@@ -281,7 +283,8 @@ def test_the_links_locale_wins(client: FlaskClient, merchant: Any, start: Any) -
 def test_stripe_preferred_locales_come_next(client: FlaskClient, merchant: Any, start: Any) -> None:
     url = start(attributes={"preferred_locales": "pt-BR,es-ES"})
     response = client.get(url, headers={"Accept-Language": "fr"})
-    assert html_lang(response) == "es" and heading(response) == "Antes de irse…"
+    assert html_lang(response) == "es"
+    assert heading(response) == "Antes de irse…"
 
 
 def test_live_preferred_locales_are_read_from_stripe(
@@ -297,14 +300,16 @@ def test_live_preferred_locales_are_read_from_stripe(
 def test_then_the_browsers_accept_language(client: FlaskClient, merchant: Any, start: Any) -> None:
     url = start(locale="xx")
     response = client.get(url, headers={"Accept-Language": "xx-YY, fr-CA;q=0.8, en;q=0.5"})
-    assert html_lang(response) == "fr" and heading(response) == "Avant de partir…"
+    assert html_lang(response) == "fr"
+    assert heading(response) == "Avant de partir…"
 
 
 def test_then_the_merchants_default(app: Flask, client: FlaskClient, start: Any) -> None:
     add_merchant(app, "gmbh", default_locale="de")
     url = start("gmbh", locale="pt-BR", attributes={"preferred_locales": "zz"})
     response = client.get(url, headers={"Accept-Language": "*"})
-    assert html_lang(response) == "de" and heading(response) == "Bevor Sie gehen\u00a0…"
+    assert html_lang(response) == "de"
+    assert heading(response) == "Bevor Sie gehen\u00a0…"
 
 
 def test_unknown_locales_everywhere_fall_back_to_english(
@@ -314,7 +319,8 @@ def test_unknown_locales_everywhere_fall_back_to_english(
     url = start("odd", locale="tlh-Latn-x-klingon", attributes={"preferred_locales": "tlh"})
     response = client.get(url, headers={"Accept-Language": "qq"})
     assert response.status_code == 200
-    assert html_lang(response) == "en" and heading(response) == "Before you go…"
+    assert html_lang(response) == "en"
+    assert heading(response) == "Before you go…"
     assert one_session(app).locale is None  # an unknown tag is not stored (column holds 10)
 
 
@@ -385,11 +391,14 @@ def test_switching_language_keeps_the_step(
     state_before = one_session(app).state
     response = client.post(f"{url}/locale", data={"locale": "fr"}, headers=headers)
     if headers:
-        assert response.status_code == 200 and response.headers["HX-Redirect"] == url
+        assert response.status_code == 200
+        assert response.headers["HX-Redirect"] == url
     else:
-        assert response.status_code == 303 and response.headers["Location"] == url
+        assert response.status_code == 303
+        assert response.headers["Location"] == url
     session = one_session(app)
-    assert session.locale == "fr" and session.state == state_before
+    assert session.locale == "fr"
+    assert session.state == state_before
     offer = client.get(url, headers={"Accept-Language": "de"})
     assert html_lang(offer) == "fr"
     assert heading(offer) == "Une pause d’un mois"  # still the second offer, now in French
@@ -402,7 +411,8 @@ def test_unknown_language_choice_changes_nothing(
     url = start(locale="es")
     for choice in ({"locale": "xx"}, {"locale": ""}, {}):
         response = client.post(f"{url}/locale", data=choice)
-        assert response.status_code == 303 and response.headers["Location"] == url
+        assert response.status_code == 303
+        assert response.headers["Location"] == url
     assert one_session(app).locale == "es"
     assert html_lang(client.get(url)) == "es"
 
@@ -615,7 +625,8 @@ def test_merchant_copy_stays_escaped_in_every_language(
 ) -> None:
     add_merchant(app, "xss", copy={"fr": {"headline": "<script>alert(1)</script>"}})
     body = page(client.get(start("xss", locale="fr")))
-    assert "<script>alert" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "<script>alert" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
 # ---- reasons and offers per locale -----------------------------------------------------------
@@ -695,4 +706,5 @@ def test_demo_links_in_german(app: Flask, client: FlaskClient) -> None:
     links = re.findall(r"http://127\.0\.0\.1:5000(/c/\S+)", result.output)
     assert len(links) == 2
     response = client.get(client.get(links[0]).headers["Location"])
-    assert html_lang(response) == "de" and heading(response) == "Bevor Sie gehen\u00a0…"
+    assert html_lang(response) == "de"
+    assert heading(response) == "Bevor Sie gehen\u00a0…"

@@ -300,7 +300,8 @@ def survey_errors(w: Walk) -> list[str]:
 
 def scheduled_cancel_notice(w: Walk) -> list[str]:
     html = w.get(w.open(attributes={"cancel_at_period_end": "true"}))
-    assert 'action="/s/' in html and "/keep" in html
+    assert 'action="/s/' in html
+    assert "/keep" in html
     return [html]
 
 

@@ -209,14 +209,16 @@ def test_a_real_failed_payment_becomes_a_dunning_email_and_then_recovered(
     # The link opens the card page; localstripe has no billing portal, so the hand-off
     # shows a clear notice instead of redirecting.
     page = requests.get(card_link.group(0), timeout=10)
-    assert page.status_code == 200 and "Update your payment details" in page.text
+    assert page.status_code == 200
+    assert "Update your payment details" in page.text
     nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
     assert nonce
     handoff = requests.post(
         card_link.group(0), data={"nonce": nonce.group(1)}, allow_redirects=False, timeout=10
     )
     # (localstripe answers the unknown path with a non-JSON 404: "unavailable, try again")
-    assert handoff.status_code == 200 and "answer from the billing system" in handoff.text
+    assert handoff.status_code == 200
+    assert "answer from the billing system" in handoff.text
 
     # The customer fixes the card; the retried payment succeeds: recovered, sequence stopped.
     use(customer.id, GOOD_CARD)

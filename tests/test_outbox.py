@@ -97,7 +97,8 @@ def test_the_message_as_received(app: Flask, merchant: Merchant, smtp: SMTPSink)
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe, mailto = message["List-Unsubscribe"].split(", ")
-    assert unsubscribe.startswith("<http://cancel.test/unsubscribe/") and unsubscribe.endswith(">")
+    assert unsubscribe.startswith("<http://cancel.test/unsubscribe/")
+    assert unsubscribe.endswith(">")
     assert mailto == "<mailto:help@acme.example?subject=unsubscribe>"
     raw = smtp.raw[0].decode()
     assert f"\r\nList-Unsubscribe: {unsubscribe}, {mailto}\r\n" in raw  # one line, not encoded
@@ -105,12 +106,15 @@ def test_the_message_as_received(app: Flask, merchant: Merchant, smtp: SMTPSink)
     text, html = body_of(message, "plain"), body_of(message, "html")
     assert "We tried to collect $15.00 for your Acme <Analytics> subscription" in text
     assert "Amount due: $15.00" in text
-    assert "http://cancel.test/card/" in text and unsubscribe[1:-1] in text
-    assert "Acme &lt;Analytics&gt;" in html and "Acme <Analytics>" not in html
+    assert "http://cancel.test/card/" in text
+    assert unsubscribe[1:-1] in text
+    assert "Acme &lt;Analytics&gt;" in html
+    assert "Acme <Analytics>" not in html
     assert 'src="https://acme.example/logo.png"' in html
     assert "background:#0f766e" in html
     assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
-    assert row.sent_at is not None and row.claim_token is None
+    assert row.sent_at is not None
+    assert row.claim_token is None
 
 
 def test_the_body_and_the_header_carry_the_same_unsubscribe_link(
@@ -152,7 +156,8 @@ def test_a_bad_brand_colour_never_reaches_the_html(
     queue_emails(app, 1)
     drain(app)
     html = body_of(smtp.messages[0], "html")
-    assert "red;x:y" not in html and "background:#4f46e5" in html
+    assert "red;x:y" not in html
+    assert "background:#4f46e5" in html
 
 
 # ---- failures and retries --------------------------------------------------------------------
@@ -164,7 +169,8 @@ def test_smtp_down_then_up_delivers_once(app: Flask, merchant: Merchant, smtp: S
     down = drain(app)
     assert (down.sent, down.failed) == (0, 1)  # one try, then the pass stops
     first, *others = rows(app)
-    assert first.status == "pending" and first.attempts == 1
+    assert first.status == "pending"
+    assert first.attempts == 1
     assert "cannot connect to 127.0.0.1" in (first.last_error or "")
     assert first.due_at > utcnow() + timedelta(seconds=50)  # backed off
     assert [(r.status, r.attempts) for r in others] == [("pending", 0), ("pending", 0)]
@@ -208,12 +214,14 @@ def test_after_the_last_attempt_the_email_is_dead_not_deleted(
     [row] = rows(app)
     assert (row.status, row.attempts) == ("dead", 2)
     result = app.test_cli_runner().invoke(args=["email", "outbox", "acme", "--status", "dead"])
-    assert "dunning_1" in result.output and "dead" in result.output
+    assert "dunning_1" in result.output
+    assert "dead" in result.output
     assert "cannot connect" in result.output
     smtp.start()
     requeued = app.test_cli_runner().invoke(args=["email", "requeue", "acme", str(row.id)])
     assert requeued.exit_code == 0
-    assert drain(app).sent == 1 and len(smtp.messages) == 1
+    assert drain(app).sent == 1
+    assert len(smtp.messages) == 1
 
 
 def test_a_refused_recipient_is_dead_at_once_and_others_still_go(
@@ -337,7 +345,8 @@ def test_memory_stays_flat_one_batch_at_a_time(
 
     with app.app_context():
         result = outbox.drain(batch_size=10, transport=Watching(app.config))
-    assert result.sent == 45 and len(smtp.messages) == 45
+    assert result.sent == 45
+    assert len(smtp.messages) == 45
     # rows, their cases, one merchant, the next row's state: never the whole outbox
     assert max(seen) <= 10 * 2 + 3
 
@@ -369,7 +378,8 @@ def test_two_workers_send_each_email_exactly_once(
     assert sum(r.sent for r in results) == 40
     assert all(r.sent > 0 for r in results), [r.sent for r in results]  # both really worked
     ids = Counter(m["Message-ID"] for m in smtp.messages)
-    assert len(ids) == 40 and set(ids.values()) == {1}
+    assert len(ids) == 40
+    assert set(ids.values()) == {1}
     assert {r.status for r in rows(app)} == {"sent"}
 
 
@@ -413,5 +423,7 @@ def test_worker_loop_sends_and_stops_on_sigterm(
             worker.kill()
             worker.communicate()
     assert worker.returncode == 0, output
-    assert "Worker started" in output and "sent 1" in output and "Worker stopped." in output
+    assert "Worker started" in output
+    assert "sent 1" in output
+    assert "Worker stopped." in output
     assert [r.status for r in rows(app)] == ["sent"]

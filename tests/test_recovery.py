@@ -65,11 +65,14 @@ def test_the_card_page_is_branded_and_calls_no_stripe(
     page = client.get(f"/card/{token}")
     head = client.head(f"/card/{token}")
     body = page.get_data(as_text=True)
-    assert page.status_code == 200 and head.status_code == 200
+    assert page.status_code == 200
+    assert head.status_code == 200
     assert "Update your payment details" in body
     assert "Your last payment of €29.00 didn't go through." in body
-    assert "Live Co" in body and "/brand/live.css" in body
-    assert f'action="/card/{token}"' in body and 'method="post"' in body
+    assert "Live Co" in body
+    assert "/brand/live.css" in body
+    assert f'action="/card/{token}"' in body
+    assert 'method="post"' in body
     assert len(stripe_stub.requests) == before  # prefetching scanners trigger nothing
 
 
@@ -88,7 +91,8 @@ def test_posting_hands_off_to_the_portal(
         "return_url": "http://cancel.test/card/done/live",
         "flow_data[type]": "payment_method_update",
     }
-    assert request.idempotency_key and request.idempotency_key.startswith("cancelpage-card-")
+    assert request.idempotency_key
+    assert request.idempotency_key.startswith("cancelpage-card-")
     with app.app_context():
         [write] = db.session.scalars(
             sa.select(StripeWrite).where(StripeWrite.operation == "portal_payment_method_update")
@@ -176,7 +180,8 @@ def test_bad_card_links_get_the_generic_page(
 
 def test_the_return_page_is_branded(client: FlaskClient) -> None:
     page = client.get("/card/done/live")
-    assert page.status_code == 200 and "Thank you" in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Thank you" in page.get_data(as_text=True)
     assert client.get("/card/done/nobody").status_code == 404
 
 
@@ -206,7 +211,8 @@ def test_unsubscribe_get_asks_and_changes_nothing(
     body = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Unsubscribe from these emails?" in body
-    assert "j•••@example.com" in body and "jenny@example.com" not in body
+    assert "j•••@example.com" in body
+    assert "jenny@example.com" not in body
     assert suppressed(app) == []
 
 
@@ -216,9 +222,11 @@ def test_unsubscribe_post_suppresses_the_rest(
 ) -> None:
     response = client.post(mailed, headers=headers)
     if headers:
-        assert response.status_code == 200 and response.headers["HX-Redirect"] == mailed
+        assert response.status_code == 200
+        assert response.headers["HX-Redirect"] == mailed
     else:
-        assert response.status_code == 303 and response.headers["Location"] == mailed
+        assert response.status_code == 303
+        assert response.headers["Location"] == mailed
     assert "You're unsubscribed" in client.get(mailed).get_data(as_text=True)
     assert suppressed(app) == ["jenny@example.com"]
     with app.app_context():
@@ -243,7 +251,8 @@ def test_one_click_unsubscribe_from_the_mail_client(
     post(client, event("invoice.payment_failed", invoice(id="in_next")))
     with app.app_context():
         newest = db.session.scalars(sa.select(OutboxEmail).order_by(OutboxEmail.id.desc())).first()
-        assert newest is not None and newest.status == "suppressed"
+        assert newest is not None
+        assert newest.status == "suppressed"
 
 
 def test_a_bad_unsubscribe_link_changes_nothing(

@@ -62,7 +62,8 @@ def test_every_customer_response_is_no_store(
 
 def test_static_files_and_brand_css_keep_their_caching(client: FlaskClient, merchant: Any) -> None:
     static = client.get("/static/htmx.min.js")
-    assert static.status_code == 200 and static.headers["Cache-Control"] != "no-store"
+    assert static.status_code == 200
+    assert static.headers["Cache-Control"] != "no-store"
     static.close()
     brand = client.get("/brand/acme.css")
     assert brand.headers["Cache-Control"] == "max-age=300"
@@ -81,7 +82,8 @@ def test_templates_need_no_inline_script_or_style() -> None:
         assert not re.search(r"<script(?![^>]*\bsrc=)", source), path
         assert not re.search(r"<style|\sstyle=", source), path
         assert not re.search(r"\son[a-z]+=", source), path
-        assert "hx-on" not in source and "js:" not in source, path
+        assert "hx-on" not in source, path
+        assert "js:" not in source, path
 
 
 def test_htmx_is_configured_for_the_strict_policy(
@@ -93,8 +95,10 @@ def test_htmx_is_configured_for_the_strict_policy(
     import json
 
     settings = json.loads(config.group(1))
-    assert settings["allowEval"] is False and settings["allowScriptTags"] is False
-    assert settings["selfRequestsOnly"] is True and settings["historyCacheSize"] == 0
+    assert settings["allowEval"] is False
+    assert settings["allowScriptTags"] is False
+    assert settings["selfRequestsOnly"] is True
+    assert settings["historyCacheSize"] == 0
     assert settings["includeIndicatorStyles"] is False
     # error steps (413, 429, 503...) are swapped in like any other step
     swapped = {rule["code"]: rule["swap"] for rule in settings["responseHandling"]}
@@ -183,13 +187,15 @@ def test_oversized_post_gets_a_clear_413_step(
         assert body.strip().startswith('<main id="step"')
     with app.app_context():
         session = cancel_sessions.by_capability(url.removeprefix("/s/"))
-        assert session is not None and session.state["step"] == "survey"
+        assert session is not None
+        assert session.state["step"] == "survey"
 
 
 def test_unknown_page_is_a_friendly_404(client: FlaskClient) -> None:
     response = client.get("/no/such/page")
     assert response.status_code == 404
-    assert "Page not found" in text(response) and '<main id="step"' in text(response)
+    assert "Page not found" in text(response)
+    assert '<main id="step"' in text(response)
     assert response.headers["Content-Security-Policy"] == CSP
 
 
@@ -230,7 +236,8 @@ def test_a_crash_shows_an_apology_and_logs_no_token(
     body = text(response)
     assert response.status_code == 500
     assert "Something went wrong on our side" in body
-    assert "internal detail" not in body and "Traceback" not in body
+    assert "internal detail" not in body
+    assert "Traceback" not in body
     assert "Exception on /c/[redacted] [GET]" in caplog.text
     assert token not in "".join(r.getMessage() for r in caplog.records)
 
@@ -295,9 +302,11 @@ def test_cli_sets_and_clears_frame_ancestors(app: Flask, merchant: Any) -> None:
     command = ["merchant", "frame-ancestors", "acme"]
     with app.app_context():  # as the `flask` command provides
         result = runner.invoke(args=[*command, "https://app.acme.example"])
-        assert result.exit_code == 0 and "https://app.acme.example" in result.output
+        assert result.exit_code == 0
+        assert "https://app.acme.example" in result.output
         refused = runner.invoke(args=[*command, "http://insecure.example"])
-        assert refused.exit_code != 0 and "https origin" in refused.output
+        assert refused.exit_code != 0
+        assert "https origin" in refused.output
         assert by_slug("acme").frame_ancestors == ["https://app.acme.example"]
         cleared = runner.invoke(args=command)
         assert "none (framing refused)" in cleared.output

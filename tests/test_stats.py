@@ -43,7 +43,7 @@ def test_wilson_interval_matches_published_values(
 
 @pytest.mark.parametrize(("successes", "trials"), [(-1, 5), (6, 5), (0, -1)])
 def test_wilson_interval_refuses_impossible_counts(successes: int, trials: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="successes <= trials"):
         wilson_interval(successes, trials)
 
 
@@ -59,9 +59,9 @@ def test_sample_size_follows_the_documented_formula() -> None:
     # Two variants: alpha split in two, z[0.9875] = 2.2414 -> 1901.0... -> 1902
     assert sample_size_per_arm(0.05, 2) == 1902
     assert sample_size_per_arm(0.10) == 393
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="min_effect must be between 0 and 1"):
         sample_size_per_arm(0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one comparison"):
         critical_z(0)
 
 
@@ -77,9 +77,9 @@ def test_no_verdict_before_every_arm_reaches_the_horizon() -> None:
     n = sample_size_per_arm(0.1)
     verdict = decide(ArmCount("holdout", 0, n - 1), [ArmCount("a", n, n)], 0.1)
     assert verdict == Verdict("collecting", n, critical_z(1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="only the first `horizon`"):
         decide(ArmCount("holdout", 0, n + 1), [ArmCount("a", 0, n)], 0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one variant"):
         decide(ArmCount("holdout", 0, n), [], 0.1)
 
 
@@ -92,10 +92,13 @@ def test_winner_is_the_best_significant_variant() -> None:
         ArmCount("same", int(0.30 * n), n),
     )
     verdict = decide(control, [good, better], 0.1)
-    assert verdict.status == "winner" and verdict.winner == "better"
-    assert verdict.z["good"] > verdict.critical_z and verdict.p["better"] < ALPHA / 2
+    assert verdict.status == "winner"
+    assert verdict.winner == "better"
+    assert verdict.z["good"] > verdict.critical_z
+    assert verdict.p["better"] < ALPHA / 2
     flat = decide(control, [same, ArmCount("worse", int(0.2 * n), n)], 0.1)
-    assert flat.status == "no_winner" and flat.winner is None
+    assert flat.status == "no_winner"
+    assert flat.winner is None
 
 
 def binomial(rng: random.Random, n: int, p: float) -> int:

@@ -44,7 +44,7 @@ def N_(text: str) -> str:
     return text
 
 
-def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - a gettext-style marker
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
     """Marks a singular/plural msgid pair for extraction (see i18n.catalogs.KEYWORDS)."""
     return singular, plural
 

@@ -111,7 +111,9 @@ def _parse_offer(raw: Any, path: str, errs: check.Errors) -> tuple[str | None, O
     extra = cls.parse_fields(obj, path, errs)
     if len(errs) > before:
         return offer_id, None
-    assert offer_id is not None and title is not None and body is not None
+    assert offer_id is not None
+    assert title is not None
+    assert body is not None
     return offer_id, cls(id=offer_id, title=title, body=body, titles=titles, bodies=bodies, **extra)
 
 
@@ -155,6 +157,38 @@ def _fraction(
     return float(value)
 
 
+def _parse_variant(
+    item: Any, vpath: str, errs: check.Errors, offer_ids: Collection[str], taken: list[str]
+) -> Variant | None:
+    """One arm of an experiment; its offer joins `taken` (an offer stands in one place only)."""
+    vobj = check.as_object(item, vpath, errs)
+    if vobj is None:
+        return None
+    check.unknown_keys(vobj, _VARIANT_KEYS, vpath, errs)
+    offer_id = check.pattern(
+        vobj,
+        "offer",
+        vpath,
+        errs,
+        OFFER_ID_RE,
+        "must be 1-40 lower-case letters, digits, _ or -",
+    )
+    weight = check.integer(vobj, "weight", vpath, errs, 1, MAX_WEIGHT, default=1)
+    if offer_id is None or weight is None:
+        return None
+    opath = check.join(vpath, "offer")
+    if offer_id == HOLDOUT:
+        errs.add(opath, f"{HOLDOUT!r} names the arm without an offer; use holdout instead")
+    elif offer_id not in offer_ids:
+        errs.add(opath, f"unknown offer {check.show(offer_id)}")
+    elif offer_id in taken:
+        errs.add(opath, f"duplicate offer {check.show(offer_id)}")
+    else:
+        taken.append(offer_id)
+        return Variant(offer=offer_id, weight=weight)
+    return None
+
+
 def _parse_experiment(
     obj: Mapping[Any, Any],
     path: str,
@@ -181,40 +215,20 @@ def _parse_experiment(
     if raw is None:
         errs.add(where, "required")
     variants: list[Variant] = []
-    for i, item in enumerate(items or []):
-        vpath = f"{where}[{i}]"
-        vobj = check.as_object(item, vpath, errs)
-        if vobj is None:
-            continue
-        check.unknown_keys(vobj, _VARIANT_KEYS, vpath, errs)
-        offer_id = check.pattern(
-            vobj,
-            "offer",
-            vpath,
-            errs,
-            OFFER_ID_RE,
-            "must be 1-40 lower-case letters, digits, _ or -",
-        )
-        weight = check.integer(vobj, "weight", vpath, errs, 1, MAX_WEIGHT, default=1)
-        if offer_id is None or weight is None:
-            continue
-        opath = check.join(vpath, "offer")
-        if offer_id == HOLDOUT:
-            errs.add(opath, f"{HOLDOUT!r} names the arm without an offer; use holdout instead")
-        elif offer_id not in offer_ids:
-            errs.add(opath, f"unknown offer {check.show(offer_id)}")
-        elif offer_id in taken:
-            errs.add(opath, f"duplicate offer {check.show(offer_id)}")
-        else:
-            taken.append(offer_id)
-            variants.append(Variant(offer=offer_id, weight=weight))
+    variants = [
+        variant
+        for i, item in enumerate(items or [])
+        if (variant := _parse_variant(item, f"{where}[{i}]", errs, offer_ids, taken)) is not None
+    ]
     if items is not None and holdout is not None:
         needed = 1 if holdout > 0 else 2
         if len(items) < needed:
             errs.add(where, f"must have at least {needed} (at least 2 when holdout is 0)")
     if len(errs) > before:
         return None
-    assert experiment_id is not None and holdout is not None and min_effect is not None
+    assert experiment_id is not None
+    assert holdout is not None
+    assert min_effect is not None
     return Experiment(
         id=experiment_id, variants=tuple(variants), holdout=holdout, min_effect=min_effect
     )
@@ -304,7 +318,9 @@ def _parse_reasons(raw: Any, errs: check.Errors) -> tuple[list[Reason], set[str]
                 errs.add(check.join(path, "code"), f"duplicate reason code {check.show(code)}")
             codes.add(code)
         if len(errs) == before:
-            assert code is not None and label is not None and feedback is not None
+            assert code is not None
+            assert label is not None
+            assert feedback is not None
             reasons.append(
                 Reason(code=code, label=label, feedback=feedback, enabled=enabled, labels=labels)
             )

@@ -123,6 +123,27 @@ def _placeholders(texts: Iterable[str]) -> set[str]:
     }
 
 
+def _message_problems(locale: str, catalog: Catalog) -> list[str]:
+    """Fuzzy, untranslated, short of plural forms, or with other placeholders than the source."""
+    found: list[str] = []
+    for message in catalog:
+        if not message.id:
+            continue
+        ids, strings = _ids(message), _strings(message)
+        if message.fuzzy:
+            found.append(f"{locale}: {ids[0]!r} is fuzzy (a guess to review)")
+        elif not all(s.strip() for s in strings):
+            found.append(f"{locale}: {ids[0]!r} is not translated")
+        elif len(ids) > 1 and len(strings) != catalog.num_plurals:
+            found.append(f"{locale}: {ids[0]!r} needs {catalog.num_plurals} plural forms")
+        elif any(_placeholders([string]) != _placeholders(ids) for string in strings):
+            found.append(
+                f"{locale}: {ids[0]!r} must use exactly the placeholders "
+                f"{sorted(_placeholders(ids))}"
+            )
+    return found
+
+
 def problems(directory: Path = TRANSLATIONS_DIR, root: Path = SOURCE_ROOT) -> list[str]:
     """Everything that keeps the catalogs from matching the sources, one line each."""
     template = extract(root)
@@ -146,22 +167,5 @@ def problems(directory: Path = TRANSLATIONS_DIR, root: Path = SOURCE_ROOT) -> li
             found.append(f"{locale}: missing {msgid!r}; run `{UPDATE_COMMAND}`")
         for _, msgid in sorted(present - wanted, key=str):
             found.append(f"{locale}: {msgid!r} is no longer in the sources; run `{UPDATE_COMMAND}`")
-        for message in catalog:
-            if not message.id:
-                continue
-            ids, strings = _ids(message), _strings(message)
-            if message.fuzzy:
-                found.append(f"{locale}: {ids[0]!r} is fuzzy (a guess to review)")
-            elif not all(s.strip() for s in strings):
-                found.append(f"{locale}: {ids[0]!r} is not translated")
-            elif len(ids) > 1 and len(strings) != catalog.num_plurals:
-                found.append(f"{locale}: {ids[0]!r} needs {catalog.num_plurals} plural forms")
-            else:
-                for string in strings:
-                    if _placeholders([string]) != _placeholders(ids):
-                        found.append(
-                            f"{locale}: {ids[0]!r} must use exactly the placeholders "
-                            f"{sorted(_placeholders(ids))}"
-                        )
-                        break
+        found.extend(_message_problems(locale, catalog))
     return found

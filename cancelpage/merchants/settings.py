@@ -123,6 +123,13 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """(clean values, errors by field name) for the settings form."""
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
+    _validate_page(form, values, errors)
+    _validate_rules(form, values, errors)
+    return values, errors
+
+
+def _validate_page(form: Mapping[str, str], values: dict[str, Any], errors: dict[str, str]) -> None:
+    """What the customer sees: name, logo, colour, headline, copy, support address."""
     values["name"] = _text(form, "name", errors, max_length=120, required=True)
     logo = _text(form, "logo_url", errors, max_length=500)
     if logo and "logo_url" not in errors:
@@ -146,6 +153,12 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     if email and "support_email" not in errors and not EMAIL_RE.fullmatch(email):
         errors["support_email"] = "Enter an email address like help@example.com."
     values["support_email"] = email
+
+
+def _validate_rules(
+    form: Mapping[str, str], values: dict[str, Any], errors: dict[str, str]
+) -> None:
+    """Where customers may return to, how they cancel, how long links live, the language."""
     hosts, problem = parse_hosts(form.get("return_hosts", ""))
     if problem:
         errors["return_hosts"] = problem
@@ -173,7 +186,6 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     if locale not in LOCALES:
         errors["default_locale"] = "Choose one of the listed languages."
     values["default_locale"] = locale
-    return values, errors
 
 
 def apply(merchant: Merchant, values: Mapping[str, Any]) -> None:
