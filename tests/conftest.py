@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import stripe_support
 from flask import Flask
 from flask.testing import FlaskClient
+from support import stripe_support
 
 from cancelpage import create_app
 from cancelpage.config import normalise_database_url
@@ -147,7 +147,7 @@ def start(client: FlaskClient, make_link: Callable[..., str]) -> Callable[..., s
 @pytest.fixture
 def smtp(app: Flask) -> Iterator[Any]:
     """A real SMTP server (aiosmtpd on 127.0.0.1) that the app's outbox sends to."""
-    import mail_support
+    from support import mail_support
 
     sink = mail_support.SMTPSink()
     sink.start()
@@ -159,7 +159,7 @@ def smtp(app: Flask) -> Iterator[Any]:
 @pytest.fixture
 def fake_stripe(stripe_stub: StripeStub) -> Any:
     """Live merchants' Stripe as an in-memory store of current objects (see recovery_support)."""
-    import recovery_support
+    from support import recovery_support
 
     fake = recovery_support.FakeStripe()
     stripe_stub.responder = fake.respond

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from admin_support import add_user, other_app, post, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
+from support.admin_support import add_user, other_app, post, sign_in
 
 from cancelpage.extensions import db
 from cancelpage.merchants import api_keys
