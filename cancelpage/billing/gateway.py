@@ -20,7 +20,6 @@ from stripe.params import (
     SubscriptionListParams,
     SubscriptionRetrieveParams,
     SubscriptionUpdateParams,
-    SubscriptionUpdateParamsCancellationDetails,
 )
 from stripe.params.billing_portal import SessionCreateParams, SessionCreateParamsFlowData
 
@@ -76,6 +75,18 @@ def _stripe_call(fn: Callable[[], _T]) -> _T:
     except stripe.StripeError as err:
         # The Stripe exception carries the raw body; ours carries a redacted summary only.
         raise translate(err) from None
+
+
+def _cancellation_details(
+    feedback: Feedback | None, comment: str | None
+) -> SubscriptionCancelParamsCancellationDetails:
+    """Why the customer left, as Stripe records it on a cancel (only what is known)."""
+    details: SubscriptionCancelParamsCancellationDetails = {}
+    if feedback:
+        details["feedback"] = feedback
+    if comment:
+        details["comment"] = comment
+    return details
 
 
 class Gateway:
@@ -162,17 +173,18 @@ class Gateway:
         }
         self._call(lists[resource])
 
-    def read_subscription(self, subscription_id: str) -> SubscriptionView:
-        """Fetch one subscription with customer, product and discounts expanded."""
-        params: SubscriptionRetrieveParams = {"expand": list(_SUBSCRIPTION_EXPAND)}
+    def _retrieve(self, subscription_id: str, expand: list[str]) -> SubscriptionView:
+        params: SubscriptionRetrieveParams = {"expand": expand}
         sub = self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params))
         return subscription_view(sub.to_dict())
 
+    def read_subscription(self, subscription_id: str) -> SubscriptionView:
+        """Fetch one subscription with customer, product and discounts expanded."""
+        return self._retrieve(subscription_id, list(_SUBSCRIPTION_EXPAND))
+
     def read_subscription_status(self, subscription_id: str) -> SubscriptionView:
         """A light read for webhook handlers: status, scheduled cancel, customer contact."""
-        params: SubscriptionRetrieveParams = {"expand": ["customer"]}
-        sub = self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params))
-        return subscription_view(sub.to_dict())
+        return self._retrieve(subscription_id, ["customer"])
 
     def read_invoice(self, invoice_id: str) -> InvoiceView:
         """Fetch one invoice with its customer expanded (email, locales)."""
@@ -301,11 +313,7 @@ class Gateway:
     ) -> SubscriptionView:
         """Schedule cancellation at the end of the paid period, recording the reason."""
         params: SubscriptionUpdateParams = {"cancel_at_period_end": True}
-        details: SubscriptionUpdateParamsCancellationDetails = {}
-        if feedback:
-            details["feedback"] = feedback
-        if comment:
-            details["comment"] = comment
+        details = _cancellation_details(feedback, comment)
         if details:
             params["cancellation_details"] = details
         return self._update(subscription_id, params, idempotency_key)
@@ -320,11 +328,7 @@ class Gateway:
     ) -> SubscriptionView:
         """Cancel immediately (DELETE), recording the reason."""
         params: SubscriptionCancelParams = {"expand": list(_SUBSCRIPTION_EXPAND)}
-        details: SubscriptionCancelParamsCancellationDetails = {}
-        if feedback:
-            details["feedback"] = feedback
-        if comment:
-            details["comment"] = comment
+        details = _cancellation_details(feedback, comment)
         if details:
             params["cancellation_details"] = details
         # stripe-python adds no Idempotency-Key to v1 DELETE on its own; ours makes retries safe.

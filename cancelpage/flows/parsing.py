@@ -56,6 +56,17 @@ MIN_EFFECT_RANGE = (0.01, 0.5)
 DEFAULT_MIN_EFFECT = 0.05
 
 
+def _listed(
+    obj: Mapping[Any, Any], key: str, path: str, errs: check.Errors
+) -> tuple[str, list[Any] | None]:
+    """(path of the field, its items): None when the optional list is absent or not a list."""
+    where = check.join(path, key)
+    raw = obj.get(key)
+    if raw is None:
+        return where, None
+    return where, check.as_list(raw, where, errs, MAX_OFFERS)
+
+
 def _refs(
     obj: Mapping[Any, Any],
     key: str,
@@ -65,11 +76,7 @@ def _refs(
     what: str,
 ) -> tuple[str, ...]:
     """A list of references (reason codes) that must all exist, without repeats."""
-    where = check.join(path, key)
-    raw = obj.get(key)
-    if raw is None:
-        return ()
-    items = check.as_list(raw, where, errs, MAX_OFFERS)
+    where, items = _listed(obj, key, path, errs)
     if items is None:
         return ()
     out: list[str] = []
@@ -243,11 +250,7 @@ def _offer_slots(
     experiment_ids: set[str],
 ) -> tuple[OfferSlot, ...]:
     """A list of offer ids and experiment places; every offer must exist and appear once."""
-    where = check.join(path, key)
-    raw = obj.get(key)
-    if raw is None:
-        return ()
-    items = check.as_list(raw, where, errs, MAX_OFFERS)
+    where, items = _listed(obj, key, path, errs)
     if items is None:
         return ()
     slots: list[OfferSlot] = []
@@ -298,13 +301,7 @@ def _parse_reasons(raw: Any, errs: check.Errors) -> tuple[list[Reason], set[str]
     if items is None:
         return reasons, codes
     any_enabled = False
-    for i, item in enumerate(items):
-        path = f"reasons[{i}]"
-        obj = check.as_object(item, path, errs)
-        if obj is None:
-            continue
-        before = len(errs)
-        check.unknown_keys(obj, _REASON_KEYS, path, errs)
+    for path, obj, before in check.objects(items, "reasons", errs, _REASON_KEYS):
         code = check.pattern(
             obj, "code", path, errs, REASON_CODE_RE, "must be 1-40 lower-case letters, digits or _"
         )
@@ -429,13 +426,7 @@ def _parse_rules(
     items = check.as_list(raw, "rules", errs, MAX_RULES)
     if items is None:
         return rules
-    for i, item in enumerate(items):
-        path = f"rules[{i}]"
-        obj = check.as_object(item, path, errs)
-        if obj is None:
-            continue
-        before = len(errs)
-        check.unknown_keys(obj, _RULE_KEYS, path, errs)
+    for path, obj, before in check.objects(items, "rules", errs, _RULE_KEYS):
         name = check.text(obj, "name", path, errs, max_len=MAX_LABEL)
         reasons = _refs(obj, "reasons", path, errs, reason_codes, "reason")
         offers = _offer_slots(obj, "offers", path, errs, offer_ids, experiment_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +57,21 @@ def as_list(value: Any, path: str, errs: Errors, limit: int) -> list[Any] | None
     return list(value)
 
 
+def objects(
+    items: list[Any], prefix: str, errs: Errors, allowed: Collection[str]
+) -> Iterator[tuple[str, Mapping[Any, Any], int]]:
+    """(path, object, errors before it) for each item that is an object with only known keys
+    (unknown keys are reported, and counted against the item)."""
+    for i, item in enumerate(items):
+        path = f"{prefix}[{i}]"
+        obj = as_object(item, path, errs)
+        if obj is None:
+            continue
+        before = len(errs)
+        unknown_keys(obj, allowed, path, errs)
+        yield path, obj, before
+
+
 def unknown_keys(obj: Mapping[Any, Any], allowed: Collection[str], path: str, errs: Errors) -> None:
     for key in obj:
         if key not in allowed:
@@ -66,6 +81,18 @@ def unknown_keys(obj: Mapping[Any, Any], allowed: Collection[str], path: str, er
 def _has_control(text: str, multiline: bool) -> bool:
     allowed = "\n\t" if multiline else ""
     return any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in text)
+
+
+def _string(obj: Mapping[Any, Any], key: str, where: str, errs: Errors) -> str | None:
+    """The value at ``key`` when it is a string; None, with the reason, when absent or not."""
+    value = obj.get(key)
+    if value is None:
+        errs.add(where, "required")
+        return None
+    if not isinstance(value, str):
+        errs.add(where, "must be a string")
+        return None
+    return value
 
 
 def text(
@@ -80,14 +107,10 @@ def text(
 ) -> str | None:
     """A trimmed string; JSON null counts as absent."""
     where = join(path, key)
-    value = obj.get(key)
-    if value is None:
-        if required:
-            errs.add(where, "required")
-            return None
+    if obj.get(key) is None and not required:
         return ""
-    if not isinstance(value, str):
-        errs.add(where, "must be a string")
+    value = _string(obj, key, where, errs)
+    if value is None:
         return None
     value = value.strip()
     if required and not value:
@@ -134,12 +157,8 @@ def pattern(
     obj: Mapping[Any, Any], key: str, path: str, errs: Errors, pattern: re.Pattern[str], rule: str
 ) -> str | None:
     where = join(path, key)
-    value = obj.get(key)
+    value = _string(obj, key, where, errs)
     if value is None:
-        errs.add(where, "required")
-        return None
-    if not isinstance(value, str):
-        errs.add(where, "must be a string")
         return None
     if not pattern.fullmatch(value):
         errs.add(where, rule)

@@ -257,17 +257,28 @@ def on_subscription_updated(merchant: Merchant, reader: Reader) -> str:
     )
     if not created:
         return f"case {case.id} already {case.status}"
+    _queue_email(merchant, case, "save", sub, {"ends_at": ends_at})
+    return f"case {case.id} opened, save email queued"
+
+
+def _queue_email(
+    merchant: Merchant,
+    case: RecoveryCase,
+    kind: str,
+    customer: SubscriptionView | CardOnFile,
+    data: dict[str, Any],
+) -> None:
+    """The case's one email of this kind, to the customer in their language."""
     outbox.queue(
         merchant,
-        kind="save",
-        dedupe_key=f"case:{case.id}:save",
-        to_address=sub.customer_email,
-        customer_id=sub.customer,
-        locale=emails.choose_locale(sub.preferred_locales, merchant),
-        data={"ends_at": ends_at},
+        kind=kind,
+        dedupe_key=f"case:{case.id}:{kind}",
+        to_address=customer.customer_email,
+        customer_id=customer.customer,
+        locale=emails.choose_locale(customer.preferred_locales, merchant),
+        data=data,
         case=case,
     )
-    return f"case {case.id} opened, save email queued"
 
 
 # ---- expiring cards --------------------------------------------------------------------------
@@ -284,20 +295,17 @@ def queue_card_expiring(merchant: Merchant, card: CardOnFile) -> bool:
     )
     if not created:
         return False
-    outbox.queue(
+    _queue_email(
         merchant,
-        kind="card_expiring",
-        dedupe_key=f"case:{case.id}:card_expiring",
-        to_address=card.customer_email,
-        customer_id=card.customer,
-        locale=emails.choose_locale(card.preferred_locales, merchant),
-        data={
+        case,
+        "card_expiring",
+        card,
+        {
             "brand": card.brand,
             "last4": card.last4,
             "exp_month": card.exp_month,
             "exp_year": card.exp_year,
         },
-        case=case,
     )
     return True
 
