@@ -1,29 +1,44 @@
-"""Retention analytics: queries, statistics, experiments, charts and the simulated population."""
+"""Retention analytics: the dashboard's queries (definitions in queries.py), experiment reports,
+exports, failed-payment recovery, statistics, decisions on experiments, charts, the simulation."""
 
 from __future__ import annotations
 
+from cancelpage.analytics.experiment_reports import (
+    ArmResult,
+    ExperimentReport,
+    experiment_from_dict,
+    experiment_report,
+    experiments,
+    horizon_counts,
+)
+from cancelpage.analytics.exports import (
+    CSV_COLUMNS,
+    export_sessions,
+    stream_csv,
+)
+from cancelpage.analytics.failed_payments import (
+    DUNNING_CSV_COLUMNS,
+    DunningSummary,
+    DunningWeek,
+    R,
+    dunning_summary,
+    export_dunning,
+)
 from cancelpage.analytics.queries import (
     CANCELLED,
     COMMENTS_PER_PAGE,
-    CSV_COLUMNS,
     DEFAULT_RANGE_DAYS,
-    DUNNING_CSV_COLUMNS,
     MAX_RANGE_DAYS,
     MAX_SEARCH,
     RETENTION_DAYS,
     SAVED,
     SKIPPED,
-    ArmResult,
     Comment,
     CommentPage,
-    DunningSummary,
-    DunningWeek,
-    ExperimentReport,
     Filters,
     OfferRow,
     OutcomeGroup,
     Overview,
-    R,
     ReasonRow,
     Retention,
     S,
@@ -31,13 +46,6 @@ from cancelpage.analytics.queries import (
     amount_off_offer_ids,
     arm_of,
     comments,
-    dunning_summary,
-    experiment_from_dict,
-    experiment_report,
-    experiments,
-    export_dunning,
-    export_sessions,
-    horizon_counts,
     keeps_most_at_30,
     offers,
     outcome_groups,
@@ -48,7 +56,6 @@ from cancelpage.analytics.queries import (
     retained_at,
     retention,
     round_minor,
-    stream_csv,
     week_index,
     weekly,
 )

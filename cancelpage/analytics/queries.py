@@ -1,5 +1,5 @@
-"""Retention analytics for one merchant: definitions, dashboard queries, experiments, failed-payment
-recovery, CSV exports.
+"""Retention analytics for one merchant: the definitions, and the dashboard's queries (experiments
+are reported in experiment_reports, failed payments in failed_payments, exports in exports).
 
 Definitions (the dashboard states the same words):
 
@@ -25,18 +25,16 @@ Definitions (the dashboard states the same words):
   up to that day (record_subscription_status). Sessions younger than N days are left out of the
   denominator. **MRR retained at 30 days** of an offer: the snapshot MRR (list price, before the
   offer) of the sessions that accepted it and are retained at 30 days.
-* **Experiments**: see cancelpage.stats for the decision rule.
-* **Failed-payment recovery** (dunning): see dunning_summary; recovery rate = recovered /
-  (recovered + lost) cases, open cases left out.
+* **Experiments**: see cancelpage.analytics.stats for the decision rule.
+* **Failed-payment recovery** (dunning): see failed_payments.dunning_summary; recovery rate =
+  recovered / (recovered + lost) cases, open cases left out.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -46,16 +44,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import ColumnElement
 
-from cancelpage import flows
 from cancelpage.analytics import stats
 from cancelpage.extensions import db
 from cancelpage.merchants.store import load_flow
 from cancelpage.models import (
     CancelSession,
-    ExperimentDecision,
     FlowVersion,
     Merchant,
-    RecoveryCase,
     SubscriptionStatus,
 )
 from cancelpage.vocabulary import NOT_RETAINED_STATUSES
@@ -141,7 +136,7 @@ def arm_of(experiment_id: str) -> ColumnElement[str]:
     return S.assignments[experiment_id].as_string()
 
 
-def _where(merchant_id: int, f: Filters) -> list[ColumnElement[bool]]:
+def session_where(merchant_id: int, f: Filters) -> list[ColumnElement[bool]]:
     conditions = [
         S.merchant_id == merchant_id,
         S.purpose == "cancel",
@@ -162,7 +157,7 @@ def _where(merchant_id: int, f: Filters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _category(outcome: str | None) -> str:
+def outcome_category(outcome: str | None) -> str:
     if outcome in SAVED:
         return "saved"
     if outcome in CANCELLED:
@@ -170,11 +165,11 @@ def _category(outcome: str | None) -> str:
     return "open"
 
 
-def _matured(now: datetime, days: int) -> ColumnElement[bool]:
+def matured_by(now: datetime, days: int) -> ColumnElement[bool]:
     return S.created_at <= now - timedelta(days=days)
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
@@ -212,7 +207,7 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
     keys = (S.outcome, S.flow_version_id, S.accepted_offer, S.currency, S.plan, *per_price)
     rows = db.session.execute(
         sa.select(*keys, sa.func.count(), sa.func.sum(S.mrr))
-        .where(*_where(merchant.id, f))
+        .where(*session_where(merchant.id, f))
         .group_by(*keys)
     ).all()
     groups = []
@@ -249,11 +244,11 @@ def amount_off_offer_ids(merchant: Merchant) -> list[str]:
     )
 
 
-def _add_money(totals: dict[str, Fraction], currency: str, amount: Fraction) -> None:
+def add_money(totals: dict[str, Fraction], currency: str, amount: Fraction) -> None:
     totals[currency] = totals.get(currency, Fraction(0)) + amount
 
 
-def _rounded(totals: Mapping[str, Fraction]) -> dict[str, int]:
+def rounded(totals: Mapping[str, Fraction]) -> dict[str, int]:
     return {currency: round_minor(v) for currency, v in sorted(totals.items()) if v}
 
 
@@ -285,13 +280,13 @@ def overview(merchant: Merchant, f: Filters, groups: list[OutcomeGroup] | None =
     counts: dict[str, int] = defaultdict(int)
     saved_mrr: dict[str, Fraction] = {}
     for group in outcome_groups(merchant, f) if groups is None else groups:
-        counts[_category(group.outcome)] += group.sessions
-        _add_money(saved_mrr, group.currency, group.kept_mrr)
+        counts[outcome_category(group.outcome)] += group.sessions
+        add_money(saved_mrr, group.currency, group.kept_mrr)
     return Overview(
         sessions=sum(counts.values()),
         saved=counts["saved"],
         cancelled=counts["cancelled"],
-        saved_mrr=_rounded(saved_mrr),
+        saved_mrr=rounded(saved_mrr),
     )
 
 
@@ -312,15 +307,15 @@ def retention(merchant_id: int, f: Filters, now: datetime) -> list[Retention]:
     saved = S.outcome.in_(SAVED)
     columns: list[ColumnElement[int]] = []
     for days in RETENTION_DAYS:
-        matured = _matured(now, days)
+        matured = matured_by(now, days)
         kept = getattr(S, f"retained_{days}").is_(True)
         columns += [
-            _count_if(matured),
-            _count_if(sa.and_(matured, kept)),
-            _count_if(sa.and_(matured, saved)),
-            _count_if(sa.and_(matured, saved, kept)),
+            count_if(matured),
+            count_if(sa.and_(matured, kept)),
+            count_if(sa.and_(matured, saved)),
+            count_if(sa.and_(matured, saved, kept)),
         ]
-    row = db.session.execute(sa.select(*columns).where(*_where(merchant_id, f))).one()
+    row = db.session.execute(sa.select(*columns).where(*session_where(merchant_id, f))).one()
     out = []
     for i, days in enumerate(RETENTION_DAYS):
         matured_n, kept_n, saved_n, saved_kept_n = (int(v) for v in row[4 * i : 4 * i + 4])
@@ -420,12 +415,12 @@ def reasons(merchant: Merchant, f: Filters) -> list[ReasonRow]:
     """Why customers leave: sessions per reason, most frequent first."""
     rows = db.session.execute(
         sa.select(S.reason, S.outcome, sa.func.count())
-        .where(*_where(merchant.id, f))
+        .where(*session_where(merchant.id, f))
         .group_by(S.reason, S.outcome)
     ).all()
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for reason, outcome, count in rows:
-        counts[reason or SKIPPED][_category(outcome)] += count
+        counts[reason or SKIPPED][outcome_category(outcome)] += count
     flow = load_flow(merchant, merchant.flow_version_id)
     out = []
     for code, by_category in counts.items():
@@ -467,7 +462,7 @@ def comments(
     limit: int = COMMENTS_PER_PAGE,
 ) -> CommentPage:
     """Survey comments, newest first, optionally containing `search` (case-insensitive)."""
-    conditions = [*_where(merchant_id, f), S.comment.is_not(None)]
+    conditions = [*session_where(merchant_id, f), S.comment.is_not(None)]
     search = search.strip()[:MAX_SEARCH]
     if search:
         conditions.append(sa.func.lower(S.comment).contains(search.lower(), autoescape=True))
@@ -511,7 +506,7 @@ class OfferRow:
 
     @property
     def saved_mrr(self) -> dict[str, int]:
-        return _rounded(self.saved_mrr_exact)
+        return rounded(self.saved_mrr_exact)
 
 
 def offers(
@@ -520,7 +515,7 @@ def offers(
     """Each offer's shown / accepted / acceptance rate, saved MRR and retention at 30 days
     (saved MRR from `groups` when already read)."""
     shown_text = sa.cast(S.offers_shown, sa.Text)
-    matured = sa.case((_matured(now, 30), 1), else_=0)
+    matured = sa.case((matured_by(now, 30), 1), else_=0)
     accepted = sa.case((S.outcome == "accepted", S.accepted_offer), else_=None)
     rows = db.session.execute(
         sa.select(
@@ -532,7 +527,7 @@ def offers(
             sa.func.count(),
             sa.func.sum(S.mrr),
         )
-        .where(*_where(merchant.id, f))
+        .where(*session_where(merchant.id, f))
         .group_by(shown_text, accepted, S.currency, matured, S.retained_30)
     ).all()
     flow = load_flow(merchant, merchant.flow_version_id)
@@ -558,7 +553,7 @@ def offers(
                 row.retained_mrr_30[currency] = row.retained_mrr_30.get(currency, 0) + int(mrr_sum)
     for group in outcome_groups(merchant, f) if groups is None else groups:
         if group.outcome == "accepted" and group.offer_id is not None:
-            _add_money(row_for(group.offer_id).saved_mrr_exact, group.currency, group.kept_mrr)
+            add_money(row_for(group.offer_id).saved_mrr_exact, group.currency, group.kept_mrr)
     order = {offer_id: i for i, offer_id in enumerate(flow.offers)}
     return sorted(table.values(), key=lambda r: (order.get(r.offer_id, len(order)), r.offer_id))
 
@@ -603,12 +598,12 @@ def weekly(merchant_id: int, f: Filters) -> list[Week]:
     first_monday, weeks, week = week_index(S.created_at, f)
     rows = db.session.execute(
         sa.select(week, S.outcome, sa.func.count())
-        .where(*_where(merchant_id, f))
+        .where(*session_where(merchant_id, f))
         .group_by(week, S.outcome)
     ).all()
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for index, outcome, count in rows:
-        counts[int(index)][_category(outcome)] += count
+        counts[int(index)][outcome_category(outcome)] += count
     return [
         Week(
             first_monday + timedelta(weeks=i),
@@ -618,425 +613,3 @@ def weekly(merchant_id: int, f: Filters) -> list[Week]:
         )
         for i in range(weeks)
     ]
-
-
-# ---- experiments -----------------------------------------------------------------------------
-
-
-@dataclass
-class ArmResult:
-    """One arm over the segment (date range and filters): what it saved, accepted and kept."""
-
-    arm: str
-    sessions: int = 0
-    saved: int = 0
-    decided: int = 0
-    accepted_here: int = 0  # accepted the offer this arm put in the experiment's place
-    matured_30: int = 0
-    retained_30: int = 0
-
-    @property
-    def save_rate(self) -> stats.Proportion:
-        return stats.Proportion(self.saved, self.decided)
-
-    @property
-    def acceptance(self) -> stats.Proportion | None:
-        """None for the holdout: it had no offer in the experiment's place."""
-        if self.arm == flows.HOLDOUT:
-            return None
-        return stats.Proportion(self.accepted_here, self.sessions)
-
-    @property
-    def retention_30(self) -> stats.Proportion:
-        return stats.Proportion(self.retained_30, self.matured_30)
-
-
-@dataclass(frozen=True)
-class ExperimentReport:
-    experiment: flows.Experiment
-    decision: ExperimentDecision | None
-    arms: list[ArmResult]
-    at_horizon: list[stats.ArmCount]  # the counts the verdict was computed from
-    verdict: stats.Verdict
-
-    @property
-    def running(self) -> bool:
-        return self.decision is None
-
-
-def experiment_from_dict(data: Mapping[str, Any]) -> flows.Experiment:
-    """Rebuild an experiment stored by flows.experiment_to_dict (a decision's definition)."""
-    return flows.Experiment(
-        id=data["experiment"],
-        variants=tuple(flows.Variant(v["offer"], int(v["weight"])) for v in data["variants"]),
-        holdout=float(data["holdout"]),
-        min_effect=float(data["min_effect"]),
-    )
-
-
-def experiments(merchant: Merchant, f: Filters, now: datetime) -> list[ExperimentReport]:
-    """Running experiments (in the published flow) and decided ones, newest decision last."""
-    decided = db.session.scalars(
-        sa.select(ExperimentDecision)
-        .where(ExperimentDecision.merchant_id == merchant.id)
-        .order_by(ExperimentDecision.decided_at)
-    ).all()
-    decisions = {d.experiment_id: d for d in decided}
-    running = load_flow(merchant, merchant.flow_version_id).experiments()
-    chosen: list[tuple[flows.Experiment, ExperimentDecision | None]] = [
-        (e, None) for e in running.values() if e.id not in decisions
-    ]
-    chosen += [(experiment_from_dict(d.definition), d) for d in decided]
-    segment = Filters(f.start, f.end, plan=f.plan, reason=f.reason, offer=f.offer)
-    return [
-        experiment_report(merchant.id, experiment, decision, segment, now)
-        for experiment, decision in chosen
-    ]
-
-
-def experiment_report(
-    merchant_id: int,
-    experiment: flows.Experiment,
-    decision: ExperimentDecision | None,
-    f: Filters,
-    now: datetime,
-) -> ExperimentReport:
-    arm = arm_of(experiment.id)
-    matured = sa.case((_matured(now, 30), 1), else_=0)
-    rows = db.session.execute(
-        sa.select(arm, S.outcome, S.accepted_offer, matured, S.retained_30, sa.func.count())
-        .where(*_where(merchant_id, f), arm.is_not(None))
-        .group_by(arm, S.outcome, S.accepted_offer, matured, S.retained_30)
-    ).all()
-    results = {name: ArmResult(name) for name in experiment.arms}
-    for name, outcome, accepted, is_matured, retained, count in rows:
-        result = results.setdefault(name, ArmResult(name))
-        result.sessions += count
-        category = _category(outcome)
-        if category != "open":
-            result.decided += count
-        if category == "saved":
-            result.saved += count
-        if outcome == "accepted" and accepted == name:
-            result.accepted_here += count
-        if is_matured:
-            result.matured_30 += count
-            result.retained_30 += count if retained else 0
-    counts = horizon_counts(merchant_id, experiment)
-    verdict = stats.decide(counts[0], counts[1:], experiment.min_effect)
-    return ExperimentReport(experiment, decision, list(results.values()), counts, verdict)
-
-
-def horizon_counts(merchant_id: int, experiment: flows.Experiment) -> list[stats.ArmCount]:
-    """Saves among the first N decided sessions of each arm (N = the horizon), in the order the
-    sessions ended, over the whole experiment (no date range or filter): control first.
-
-    Each arm reads at most N rows, in completed_at order (ix_session_completed)."""
-    horizon = stats.sample_size_per_arm(experiment.min_effect, len(experiment.arms) - 1)
-    counts = []
-    for name in experiment.arms:
-        first = (
-            sa.select(sa.case((S.outcome.in_(SAVED), 1), else_=0).label("saved"))
-            .where(
-                S.merchant_id == merchant_id,
-                S.completed_at.is_not(None),
-                S.purpose == "cancel",
-                S.outcome.in_(SAVED + CANCELLED),
-                arm_of(experiment.id) == name,
-            )
-            .order_by(S.completed_at, S.id)
-            .limit(horizon)
-            .subquery()
-        )
-        decided, saves = db.session.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(first.c.saved), 0))
-        ).one()
-        counts.append(stats.ArmCount(name, int(saves), int(decided)))
-    return counts
-
-
-# ---- CSV export ------------------------------------------------------------------------------
-
-CSV_COLUMNS = (
-    "session_id",
-    "created_at",
-    "completed_at",
-    "customer_id",
-    "subscription_id",
-    "plan",
-    "mrr",
-    "currency",
-    "reason",
-    "comment",
-    "offers_shown",
-    "outcome",
-    "accepted_offer",
-    "experiments",
-    "retained_30",
-    "retained_60",
-    "retained_90",
-    "flow_version_id",
-    "live",
-)
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str | None) -> str:
-    """Text from customers or merchants, defused so spreadsheets do not run it as a formula."""
-    text = value or ""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def stream_csv(
-    header: Iterable[str], statement: sa.Executable, to_row: Callable[[Any], Iterable[Any]]
-) -> Iterator[str]:
-    """CSV text chunks: the header, then one chunk per partition of `statement` (run with
-    execution_options(yield_per=...) so rows come through a server-side cursor and memory stays
-    flat however many there are). `to_row` passes text from Stripe or customers through _cell."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    yield buffer.getvalue()
-    for partition in db.session.execute(statement).partitions():
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(to_row(row) for row in partition)
-        yield buffer.getvalue()
-
-
-def export_sessions(
-    merchant_id: int, f: Filters, now: datetime, batch: int = 2000
-) -> Iterator[str]:
-    """The segment's sessions as CSV text chunks, oldest first, read `batch` rows at a time.
-
-    retained_N is blank for sessions younger than N days (not known yet)."""
-    columns = (
-        S.id,
-        S.created_at,
-        S.completed_at,
-        S.customer_id,
-        S.subscription_id,
-        S.plan,
-        S.mrr,
-        S.currency,
-        S.reason,
-        S.comment,
-        S.offers_shown,
-        S.outcome,
-        S.accepted_offer,
-        S.assignments,
-        S.retained_30,
-        S.retained_60,
-        S.retained_90,
-        S.flow_version_id,
-        S.live,
-    )
-
-    def to_row(row: Any) -> tuple[Any, ...]:
-        created = row.created_at
-        retained = [
-            ("yes" if value else "no") if created <= now - timedelta(days=days) else ""
-            for days, value in zip(
-                RETENTION_DAYS, (row.retained_30, row.retained_60, row.retained_90), strict=True
-            )
-        ]
-        return (
-            row.id,
-            created.isoformat(),
-            row.completed_at.isoformat() if row.completed_at else "",
-            _cell(row.customer_id),
-            _cell(row.subscription_id),
-            _cell(row.plan),
-            row.mrr,
-            row.currency,
-            _cell(row.reason),
-            _cell(row.comment),
-            " ".join(row.offers_shown or []),
-            row.outcome or "",
-            row.accepted_offer or "",
-            ";".join(f"{k}={v}" for k, v in sorted((row.assignments or {}).items())),
-            *retained,
-            row.flow_version_id or "",
-            "yes" if row.live else "no",
-        )
-
-    statement = (
-        sa.select(*columns)
-        .where(*_where(merchant_id, f))
-        .order_by(S.created_at, S.id)
-        .execution_options(yield_per=batch)
-    )
-    return stream_csv(CSV_COLUMNS, statement, to_row)
-
-
-# ---- failed-payment recovery (dunning) -------------------------------------------------------
-
-R = RecoveryCase
-DUNNING_CSV_COLUMNS = (
-    "case_id",
-    "opened_at",
-    "closed_at",
-    "status",
-    "close_reason",
-    "customer_id",
-    "subscription_id",
-    "invoice_id",
-    "amount_due",
-    "amount_recovered",
-    "currency",
-)
-
-
-def _dunning_where(merchant_id: int, f: Filters, now: datetime) -> list[ColumnElement[bool]]:
-    """The merchant's failed-payment cases opened in the range and by `now`, read through
-    ix_recovery_case_opened. The plan, reason, offer and experiment filters describe cancel
-    sessions: not applied."""
-    return [
-        R.merchant_id == merchant_id,
-        R.kind == "payment_failed",
-        R.opened_at >= f.start_at,
-        R.opened_at < f.end_at,
-        R.opened_at <= now,
-    ]
-
-
-def _status_at(now: datetime) -> ColumnElement[str]:
-    """The case's status as known at `now`: one closed later was still open then."""
-    return sa.case((R.closed_at > now, "open"), else_=R.status)
-
-
-@dataclass(frozen=True)
-class DunningWeek:
-    start: date  # a Monday
-    opened: int
-    recovered: int
-    lost: int
-
-    @property
-    def recovery_rate(self) -> stats.Proportion:
-        return stats.Proportion(self.recovered, self.recovered + self.lost)
-
-
-@dataclass(frozen=True)
-class DunningSummary:
-    opened: int
-    recovered: int
-    lost: int
-    recovered_revenue: dict[str, int]  # currency -> minor units
-    at_risk: dict[str, int]  # amount due of the cases still open, currency -> minor units
-    weeks: list[DunningWeek]
-
-    @property
-    def closed(self) -> int:
-        return self.recovered + self.lost
-
-    @property
-    def open(self) -> int:
-        return self.opened - self.closed
-
-    @property
-    def recovery_rate(self) -> stats.Proportion:
-        """Recovered / (recovered + lost): cases still open are not in the denominator."""
-        return stats.Proportion(self.recovered, self.closed)
-
-
-def dunning_summary(merchant: Merchant, f: Filters, now: datetime) -> DunningSummary:
-    """Failed-payment recovery over the date range, as known at `now`, in one read.
-
-    * A **case** is one failed invoice (kind ``payment_failed``), dated by when it opened (the
-      first failed payment), in UTC. Only the date range applies; the other filters describe
-      cancel sessions. Its outcome is the one known at `now`, even if it came after the range.
-    * **Recovered**: the invoice was paid later. **Lost**: the invoice was voided or marked
-      uncollectible, or the subscription ended. **Open**: neither yet.
-    * **Recovery rate** = recovered / (recovered + lost), i.e. over the cases closed by `now`;
-      open cases are left out of the denominator. With a Wilson interval (stats.Proportion).
-    * **Recovered revenue** is what failed invoices later paid after a dunning case opened: the
-      sum of ``amount_recovered`` (the invoice's amount paid) of recovered cases, per currency.
-    * **At risk**: the sum of ``amount_due`` of the cases still open, per currency.
-    * Weekly: cases opened per week (Monday to Sunday, UTC), with how many were recovered and
-      lost by `now`.
-    """
-    first_monday, weeks, week = week_index(R.opened_at, f)
-    status = _status_at(now)
-    rows = db.session.execute(
-        sa.select(
-            week,
-            status,
-            R.currency,
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(R.amount_recovered), 0),
-            sa.func.coalesce(sa.func.sum(R.amount_due), 0),
-        )
-        .where(*_dunning_where(merchant.id, f, now))
-        .group_by(week, status, R.currency)
-    ).all()
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    recovered_revenue: dict[str, int] = defaultdict(int)
-    at_risk: dict[str, int] = defaultdict(int)
-    for index, case_status, currency, count, recovered_sum, due_sum in rows:
-        counts[int(index)][case_status] += count
-        if case_status == "recovered":
-            recovered_revenue[currency or ""] += int(recovered_sum or 0)
-        elif case_status == "open":
-            at_risk[currency or ""] += int(due_sum or 0)
-    by_week = [
-        DunningWeek(
-            first_monday + timedelta(weeks=i),
-            sum(counts[i].values()),
-            counts[i]["recovered"],
-            counts[i]["lost"],
-        )
-        for i in range(weeks)
-    ]
-    return DunningSummary(
-        opened=sum(w.opened for w in by_week),
-        recovered=sum(w.recovered for w in by_week),
-        lost=sum(w.lost for w in by_week),
-        recovered_revenue={c: v for c, v in sorted(recovered_revenue.items()) if v},
-        at_risk={c: v for c, v in sorted(at_risk.items()) if v},
-        weeks=by_week,
-    )
-
-
-def export_dunning(merchant_id: int, f: Filters, now: datetime, batch: int = 2000) -> Iterator[str]:
-    """The range's failed-payment cases as CSV text chunks, oldest first, as known at `now`
-    (a case closed later shows as open, with no close date). Ids, amounts, status and dates
-    only: no email address or other customer detail."""
-    closed_at = sa.case((R.closed_at > now, None), else_=R.closed_at)
-    close_reason = sa.case((R.closed_at > now, None), else_=R.close_reason)
-    statement = (
-        sa.select(
-            R.id,
-            R.opened_at,
-            closed_at.label("closed_at"),
-            _status_at(now).label("status"),
-            close_reason.label("close_reason"),
-            R.customer_id,
-            R.subscription_id,
-            R.invoice_id,
-            R.amount_due,
-            R.amount_recovered,
-            R.currency,
-        )
-        .where(*_dunning_where(merchant_id, f, now))
-        .order_by(R.opened_at, R.id)
-        .execution_options(yield_per=batch)
-    )
-
-    def to_row(row: Any) -> tuple[Any, ...]:
-        recovered = row.status == "recovered"
-        return (
-            row.id,
-            row.opened_at.isoformat(),
-            row.closed_at.isoformat() if row.closed_at else "",
-            row.status,
-            row.close_reason or "",
-            _cell(row.customer_id),
-            _cell(row.subscription_id),
-            _cell(row.invoice_id),
-            "" if row.amount_due is None else row.amount_due,
-            row.amount_recovered if recovered and row.amount_recovered is not None else "",
-            row.currency or "",
-        )
-
-    return stream_csv(DUNNING_CSV_COLUMNS, statement, to_row)

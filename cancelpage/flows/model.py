@@ -61,7 +61,7 @@ class Experiment:
     """Several offers sharing one place in a list of offers, plus a holdout that sees none there.
 
     ``min_effect`` is the smallest lift in save rate (absolute, 0.05 = five points) the merchant
-    wants to detect; it sets the experiment's sample size (see cancelpage.stats).
+    wants to detect; it sets the experiment's sample size (see cancelpage.analytics.stats).
     """
 
     id: str

@@ -1,6 +1,6 @@
 """Transient database failures: SQLite "database is locked", PostgreSQL serialization failures
 and deadlocks. Units of work that only touch the database are retried a few times; anything else
-rolls back and shows the customer a clear "try again" step (see security.py)."""
+rolls back and shows the customer a clear "try again" step (see web/errors.py)."""
 
 from __future__ import annotations
 
