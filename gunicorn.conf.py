@@ -24,14 +24,14 @@ preload_app = True
 control_socket_disable = True
 
 # Link tokens and session capabilities are in URL paths: log redacted paths, no query strings,
-# no Referer (RELIABILITY.md 6).
-logger_class = "cancelpage.logs.RedactingGunicornLogger"
+# no Referer (docs/RELIABILITY.md 6).
+logger_class = "cancelpage.web.logs.RedactingGunicornLogger"
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
-def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+def post_fork(server, worker):
     """Database connections must never be shared between processes.
 
     The app is the one gunicorn was told to serve (``wsgi:app``, ``'cancelpage:create_app()'``,

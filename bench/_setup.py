@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 from flask import Flask  # noqa: E402
 
 from cancelpage import create_app  # noqa: E402
-from cancelpage.cli import make_link  # noqa: E402
+from cancelpage.cli.links import make_link  # noqa: E402
 from cancelpage.extensions import db  # noqa: E402
-from cancelpage.merchants import create_merchant  # noqa: E402
+from cancelpage.merchants.store import create_merchant  # noqa: E402
 
 SECRET_KEY = "bench-secret-key"
 

@@ -34,11 +34,12 @@ from flask import g
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cancelpage import analytics, create_app, simulate  # noqa: E402
-from cancelpage.config import normalise_database_url  # noqa: E402
-from cancelpage.extensions import db  # noqa: E402
-from cancelpage.merchants import by_slug, create_merchant, publish_flow  # noqa: E402
-from cancelpage.models import CancelSession, RecoveryCase, SubscriptionStatus  # noqa: E402
+from cancelpage import analytics, create_app
+from cancelpage.analytics import simulate
+from cancelpage.config import normalise_database_url
+from cancelpage.extensions import db
+from cancelpage.merchants.store import by_slug, create_merchant, publish_flow
+from cancelpage.models import CancelSession, RecoveryCase, SubscriptionStatus
 
 SLUG = "bench"
 BATCH = 20_000

@@ -28,10 +28,10 @@ from typing import Any
 import sqlalchemy as sa
 from _setup import bench_app, free_port, make_app
 
-from cancelpage import outbox
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import OutboxEmail, RecoveryCase, utcnow
+from cancelpage.recovery import outbox
 
 CHUNK = 10_000  # rows per bulk insert
 KINDS = [  # (email kind, case kind, data)
@@ -56,7 +56,7 @@ class CountingHandler:
     def __init__(self, messages: Synchronized[int], size: Synchronized[int]) -> None:
         self.messages, self.size = messages, size
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.size.value += len(envelope.content)
         self.messages.value += 1
         return "250 Message accepted for delivery"

@@ -14,7 +14,7 @@ from _setup import bench_app, link
 
 from cancelpage.billing import Gateway, RecordingHTTPClient
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.store import by_slug
 
 PATHS = {
     "accept discount (first ever: creates the coupon)": [

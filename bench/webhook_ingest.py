@@ -32,13 +32,13 @@ from _setup import ROOT, Request, Source, bench_app, gunicorn, rate
 from flask import Flask
 
 from cancelpage.extensions import db
-from cancelpage.merchant_secrets import add_webhook_secret
-from cancelpage.merchants import by_slug
+from cancelpage.merchants.secrets import add_webhook_secret
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent
 
 sys.path.insert(0, str(ROOT / "tests"))
-import recovery_support as rs  # noqa: E402
-import stripe_support as ss  # noqa: E402
+import recovery_support as rs
+import stripe_support as ss
 
 SECRET = "whsec_bench_webhook_secret"
 PATH = "/webhooks/stripe/acme"
@@ -150,7 +150,8 @@ def main() -> None:
         app = bench_app(workdir)
         with app.app_context():
             merchant = by_slug("acme")
-            assert merchant is not None and not merchant.live  # preview: no Stripe reads
+            assert merchant is not None
+            assert not merchant.live
             add_webhook_secret(merchant, SECRET)
             db.session.commit()
             db.session.remove()

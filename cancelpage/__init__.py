@@ -9,9 +9,10 @@ from typing import Any
 from flask import Flask
 from flask_babel import format_currency, format_date, format_percent, get_locale
 
-from . import i18n
-from .config import load_config
-from .extensions import babel, db, htmx, limiter, login, mail, migrate
+from cancelpage import i18n
+from cancelpage.config import load_config
+from cancelpage.extensions import babel, db, htmx, limiter, login, migrate
+from cancelpage.i18n import formats
 
 # Shipped inside the package so `flask db upgrade` works from an installed wheel too.
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
@@ -24,25 +25,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)
-    register_security(app)
+    register_web(app)
     register_cli(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from . import accounts, csrf
-    from .cancel_sessions import default_gateway_factory
+    from cancelpage.billing import default_gateway_factory
+    from cancelpage.merchants import accounts
+    from cancelpage.web import csrf
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    mail.init_app(app)
     htmx.init_app(app)
     csrf.init_app(app)
     login.init_app(app, add_context_processor=False)
     accounts.init_login(login)
     limiter.init_app(app)
     i18n.init_app(app, babel)
-    limiter.init_app(app)
+    formats.init_app(app)
     app.jinja_env.globals.update(
         format_currency=format_currency,
         format_date=format_date,
@@ -54,25 +55,28 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, analytics_views, api, customer, ops, recovery, webhooks
+    from cancelpage import admin, api
+    from cancelpage.admin import analytics_pages
+    from cancelpage.customer import cancel_pages, email_links
+    from cancelpage.recovery import webhooks
+    from cancelpage.web import health
 
-    app.register_blueprint(customer.bp)
-    app.register_blueprint(ops.bp)
+    app.register_blueprint(cancel_pages.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
-    app.register_blueprint(recovery.bp)
+    app.register_blueprint(email_links.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(analytics_views.bp)
+    app.register_blueprint(analytics_pages.bp)
 
 
-def register_security(app: Flask) -> None:
-    from . import security
+def register_web(app: Flask) -> None:
+    from cancelpage import web
 
-    security.init_app(app)
+    web.init_app(app)
 
 
 def register_cli(app: Flask) -> None:
-    from . import cli, recovery_cli
+    from cancelpage import cli
 
     cli.init_app(app)
-    recovery_cli.init_app(app)

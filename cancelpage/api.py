@@ -14,11 +14,12 @@ from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
-from . import api_keys, links
-from .branding import LOCALES
-from .extensions import db, limiter
-from .models import utcnow
-from .security import seconds_until_reset
+from cancelpage import links
+from cancelpage.extensions import db, limiter
+from cancelpage.merchants import api_keys
+from cancelpage.merchants.settings import LOCALES
+from cancelpage.models import utcnow
+from cancelpage.web.errors import seconds_until_reset
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

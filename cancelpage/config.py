@@ -6,7 +6,7 @@ Production (``CANCELPAGE_ENV=production``) refuses settings that only make sense
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask
 
@@ -18,7 +18,7 @@ class Defaults:
     SECRET_KEY = DEV_SECRET_KEY
     # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest, newest first. In development
     # none are needed: a key is derived from SECRET_KEY so a trial works without setup.
-    ENCRYPTION_KEYS: list[str] = []
+    ENCRYPTION_KEYS: ClassVar[list[str]] = []
     # Where links in emails and CLI output point; never taken from the request's Host header.
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
     # Any Stripe-compatible server (tests, local emulators); None means Stripe itself.
@@ -26,7 +26,7 @@ class Defaults:
     STRIPE_TIMEOUT = 10.0  # seconds; well under gunicorn's 30 s worker timeout
     STRIPE_MAX_RETRIES = 2
     ALLOW_SQLITE_IN_PRODUCTION = False
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 64 * 1024
     MAIL_DEFAULT_SENDER = "cancelpage@localhost"
     BABEL_DEFAULT_LOCALE = "en"

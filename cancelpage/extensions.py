@@ -4,7 +4,6 @@ from flask import Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -12,7 +11,7 @@ from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from .i18n import Babel
+from cancelpage.i18n import Babel
 
 # Named constraints: PostgreSQL can drop them by name and Alembic migrations stay stable.
 NAMING_CONVENTION = {
@@ -29,7 +28,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-mail = Mail()
 htmx = Htmx()
 babel = Babel()
 

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql
 
-from . import vault
-from .extensions import db
+from cancelpage.extensions import db
+from cancelpage.merchants import vault
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, NOT_RETAINED_STATUSES
 
 
 def utcnow() -> datetime:
@@ -37,7 +38,6 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 CANCEL_MODES = ("period_end", "immediately", "portal")
 # Subscription statuses that count as not retained (the subscription is over or will not collect).
-NOT_RETAINED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
 
 
 def _from_snapshot(key: str, fallback: Any = None) -> Any:
@@ -63,7 +63,7 @@ class Merchant(db.Model):
     slug: so.Mapped[str] = so.mapped_column(sa.String(40), unique=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(120))
     logo_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))
-    brand_color: so.Mapped[str] = so.mapped_column(sa.String(7), default="#4f46e5")
+    brand_color: so.Mapped[str] = so.mapped_column(sa.String(7), default=DEFAULT_BRAND_COLOR)
     headline: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     # Per-step copy overrides, e.g. {"survey_intro": "..."}; always rendered escaped.
     copy: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)

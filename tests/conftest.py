@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import loopback_guard
 import pytest
 import sqlalchemy as sa
-import stripe_support
 from flask import Flask
 from flask.testing import FlaskClient
+from support import loopback_guard, stripe_support
 
 from cancelpage import create_app
 from cancelpage.config import normalise_database_url
 from cancelpage.extensions import db
-from cancelpage.merchants import create_merchant
+from cancelpage.merchants.store import create_merchant
 from cancelpage.models import Merchant
 
 BASE_URL = "http://cancel.test"
@@ -199,7 +198,7 @@ def stripe_stub(app: Flask) -> StripeStub:
 @pytest.fixture
 def make_link(app: Flask) -> Callable[..., str]:
     """Sign a cancel link (path only) for a merchant slug."""
-    from cancelpage.cli import make_link as sign
+    from cancelpage.cli.links import make_link as sign
 
     def make(
         slug: str = "acme",
@@ -230,7 +229,7 @@ def start(client: FlaskClient, make_link: Callable[..., str]) -> Callable[..., s
 @pytest.fixture
 def smtp(app: Flask) -> Iterator[Any]:
     """A real SMTP server (aiosmtpd on 127.0.0.1) that the app's outbox sends to."""
-    import mail_support
+    from support import mail_support
 
     sink = mail_support.SMTPSink()
     sink.start()
@@ -242,7 +241,7 @@ def smtp(app: Flask) -> Iterator[Any]:
 @pytest.fixture
 def fake_stripe(stripe_stub: StripeStub) -> Any:
     """Live merchants' Stripe as an in-memory store of current objects (see recovery_support)."""
-    import recovery_support
+    from support import recovery_support
 
     fake = recovery_support.FakeStripe()
     stripe_stub.responder = fake.respond
@@ -252,7 +251,7 @@ def fake_stripe(stripe_stub: StripeStub) -> Any:
 @pytest.fixture
 def hooked(app: Flask, merchant: Merchant, live_merchant: Merchant) -> None:
     """Both test merchants accept webhooks signed with stripe_support.WEBHOOK_SECRET."""
-    from cancelpage.merchants import by_slug
+    from cancelpage.merchants.store import by_slug
 
     with app.app_context():
         for slug in ("acme", "live"):

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from admin_support import add_user, other_app, post, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
+from support.admin_support import add_user, other_app, post, sign_in
 
-from cancelpage import api_keys
 from cancelpage.extensions import db
-from cancelpage.merchants import by_slug
+from cancelpage.merchants import api_keys
+from cancelpage.merchants.store import by_slug
 from cancelpage.models import ApiKey
 
 BODY = {"customer": "cus_123", "subscription": "sub_456"}
@@ -58,14 +58,16 @@ def test_creates_a_link_that_opens_the_flow(app: Flask, client: FlaskClient, key
     opened = client.get(data["url"].removeprefix("http://cancel.test"))
     assert opened.status_code == 303
     page = client.get(opened.headers["Location"])
-    assert page.status_code == 200 and 'name="reason"' in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'name="reason"' in page.get_data(as_text=True)
     with app.app_context():
         from cancelpage.models import CancelSession
 
         session = db.session.scalars(sa.select(CancelSession)).one()
         assert (session.customer_id, session.subscription_id) == ("cus_123", "sub_456")
         assert session.attributes == {"plan": "pro", "mrr": "4900", "team": "blue"}
-        assert session.locale == "de" and session.return_url == "https://shop.example/account"
+        assert session.locale == "de"
+        assert session.return_url == "https://shop.example/account"
         assert db.session.scalars(sa.select(ApiKey)).one().last_used_at is not None
 
 
@@ -133,7 +135,8 @@ def test_invalid_bodies_are_422_naming_the_field(
     response = call(client, key, body)
     assert response.status_code == 422
     error = response.get_json()["error"]
-    assert error["code"] == code and error["message"]
+    assert error["code"] == code
+    assert error["message"]
     assert error.get("field") == field
     with app.app_context():
         assert db.session.scalars(sa.select(ApiKey)).one().last_used_at is None
@@ -165,7 +168,8 @@ def test_keys_are_shown_once_and_stored_hashed(
     assert raw not in client.get("/admin/developers").get_data(as_text=True)
     with app.app_context():
         stored = db.session.scalars(sa.select(ApiKey)).one()
-        assert stored.digest == api_keys.digest(raw) and raw not in (stored.prefix, stored.digest)
+        assert stored.digest == api_keys.digest(raw)
+        assert raw not in (stored.prefix, stored.digest)
         assert raw.startswith(stored.prefix + "_")
     assert call(client, raw).status_code == 201
     assert "never" not in client.get("/admin/developers").get_data(as_text=True)
@@ -189,4 +193,5 @@ def test_live_merchants_get_live_prefixed_keys(app: Flask, live_merchant: Any) -
 
 def test_the_api_needs_no_csrf_token_and_sets_no_cookie(client: FlaskClient, key: str) -> None:
     response = call(client, key)
-    assert response.status_code == 201 and "Set-Cookie" not in response.headers
+    assert response.status_code == 201
+    assert "Set-Cookie" not in response.headers

@@ -1,4 +1,4 @@
-"""Production refuses unsafe settings (RELIABILITY.md 20); every case, one at a time."""
+"""Production refuses unsafe settings (docs/RELIABILITY.md 20); every case, one at a time."""
 
 from __future__ import annotations
 

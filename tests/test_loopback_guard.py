@@ -9,9 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import loopback_guard
 import pytest
 import requests
+from support import loopback_guard
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,7 +54,7 @@ def test_a_test_that_swallows_the_refusal_still_fails(tmp_path: Path) -> None:
             "-m",
             "pytest",
             "-p",
-            "loopback_guard",
+            "support.loopback_guard",
             "-p",
             "no:cacheprovider",
             "-n",

@@ -4,7 +4,7 @@ API keys.
 Importing the view modules registers their routes on the blueprint.
 """
 
-from . import (
+from cancelpage.admin import (
     api_keys,
     auth,
     email_settings,
@@ -14,7 +14,7 @@ from . import (
     settings,
     stripe_connection,
 )
-from .common import bp
+from cancelpage.admin.common import bp
 
 __all__ = [
     "api_keys",

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Response, abort, request
 
-from .. import api_keys, merchant_secrets
-from ..extensions import db
-from .common import bp, merchant, page, saved
+from cancelpage.admin.common import bp, merchant, page, saved
+from cancelpage.extensions import db
+from cancelpage.merchants import api_keys, secrets
 
 TEMPLATE = "admin/developers.html"
 
@@ -17,7 +17,7 @@ def context(**extra: Any) -> dict[str, Any]:
     current = merchant()
     return {
         "keys": api_keys.keys_of(current),
-        "secret_last4s": merchant_secrets.last4s(current.link_secrets),
+        "secret_last4s": secrets.last4s(current.link_secrets),
         "new_key": None,
         "new_secret": None,
         "key_error": None,
@@ -62,8 +62,8 @@ def api_key_revoke(key_id: int) -> Response:
 def link_secret_rotate() -> Response:
     """Generate a new signing secret: it signs from now on, older ones keep verifying."""
     try:
-        secret = merchant_secrets.rotate_link_secret(merchant())
-    except merchant_secrets.SecretError as exc:
+        secret = secrets.rotate_link_secret(merchant())
+    except secrets.SecretError as exc:
         return page(TEMPLATE, "link_secrets", **context(secret_error=str(exc)))
     db.session.commit()
     return page(TEMPLATE, "link_secrets", **context(new_secret=secret))
@@ -73,8 +73,8 @@ def link_secret_rotate() -> Response:
 def link_secret_remove(index: int) -> Response:
     """Remove a secret: links signed with it stop working."""
     try:
-        merchant_secrets.remove_link_secret(merchant(), index)
-    except merchant_secrets.SecretError as exc:
+        secrets.remove_link_secret(merchant(), index)
+    except secrets.SecretError as exc:
         return page(TEMPLATE, "link_secrets", **context(secret_error=str(exc)))
     db.session.commit()
     return saved("admin.developers", "Link secret removed.", TEMPLATE, "link_secrets", **context())

@@ -11,9 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, flash, g, request, url_for
 from flask_login import current_user
 
-from ..extensions import db, login
-from ..models import Merchant
-from ..web import render, see_other, wants_fragment
+from cancelpage.extensions import db, login
+from cancelpage.models import Merchant
+from cancelpage.web.rendering import render, see_other, wants_fragment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -17,11 +17,13 @@ from flask import Response, abort, current_app, flash, make_response, request, u
 from flask_babel import force_locale
 from flask_login import current_user
 
-from .. import dunning, emails, i18n, outbox
-from ..extensions import db, limiter
-from ..models import Merchant
-from ..web import see_other, wants_fragment
-from .common import bp, merchant, page, saved
+from cancelpage import i18n
+from cancelpage.admin.common import bp, merchant, page, saved
+from cancelpage.extensions import db, limiter
+from cancelpage.i18n import formats
+from cancelpage.models import Merchant
+from cancelpage.recovery import cases, emails, outbox
+from cancelpage.web.rendering import see_other, wants_fragment
 
 TEMPLATE = "admin/emails.html"
 EDIT_TEMPLATE = "admin/email_edit.html"
@@ -42,6 +44,7 @@ CASE_STATUSES = ("open", "recovered", "kept", "lost")
 KIND_LABELS = {
     "card_expiring": "Card about to expire",
     "save": "Cancel scheduled outside the cancel page",
+    emails.PASSWORD_RESET: "Dashboard password reset",
 }
 
 
@@ -267,10 +270,10 @@ def saved_test(kind: str, locale: str, to: str) -> Response:
 
 def outbox_context(status: str | None, **extra: Any) -> dict[str, Any]:
     current = merchant()
-    summary = dunning.summary(current)
+    summary = cases.summary(current)
     with force_locale(i18n.SOURCE_LOCALE):  # the dashboard is in English
         recovered = [
-            emails.money(amount or 0, currency or "")
+            formats.money(amount or 0, currency or "")
             for currency, amount in sorted(summary["recovered"].items(), key=str)
         ]
     return {

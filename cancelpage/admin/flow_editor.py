@@ -7,16 +7,19 @@ together with the publish bar (out of band) that says whether the draft differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, abort, flash, make_response, request, url_for
 from jinja2_fragments.flask import render_blocks
 
-from .. import flow_drafts, flows
-from ..extensions import db
-from ..flows.parsing import CONDITION_FIELDS, CONDITION_OPS
-from ..web import see_other, wants_fragment
-from .common import NAV, bp, merchant, page
+from cancelpage import flows
+from cancelpage.admin.common import NAV, bp, merchant, page
+from cancelpage.extensions import db
+from cancelpage.flows.parsing import CONDITION_FIELDS, CONDITION_OPS
+from cancelpage.merchants import flow_drafts
+from cancelpage.vocabulary import FEEDBACK_CODES
+from cancelpage.web.rendering import see_other, wants_fragment
 
 TEMPLATE = "admin/flow.html"
 DURATION_LABELS = {
@@ -35,14 +38,7 @@ PRORATION_LABELS = {
     "always_invoice": "prorate and invoice now",
 }
 OP_LABELS = {"eq": "is", "in": "is one of", "gte": "at least", "lte": "at most"}
-OFFER_KIND_LABELS = {
-    "discount": "Discount",
-    "pause": "Pause",
-    "switch_plan": "Switch plan",
-    "free_period": "Free period",
-    "contact": "Contact",
-    "custom_link": "Custom link",
-}
+OFFER_KIND_LABELS = {kind: cls.label for kind, cls in flows.OFFER_TYPES.items()}
 
 
 def context(**extra: Any) -> dict[str, Any]:
@@ -51,7 +47,7 @@ def context(**extra: Any) -> dict[str, Any]:
         "draft": flow_drafts.draft_of(current),
         "has_changes": flow_drafts.has_changes(current),
         "versions": flow_drafts.versions(current),
-        "feedback_pairs": [(code, code.replace("_", " ")) for code in flows.FEEDBACK_CODES],
+        "feedback_pairs": [(code, code.replace("_", " ")) for code in FEEDBACK_CODES],
         "offer_kinds": OFFER_KIND_LABELS,
         "offer_fields": flow_drafts.OFFER_FIELDS,
         "condition_ops": {op: OP_LABELS[op] for op in CONDITION_OPS},
@@ -92,6 +88,28 @@ def respond(
     return see_other(url_for("admin.flow") + f"#{section}")
 
 
+def edit(
+    change: Callable[[], object], section: str, done: str, path: str, *, then: str | None = None
+) -> Response:
+    """Make one change to the draft: 404 for an item that is not there, the errors next to the
+    item at ``path`` when refused, else ``then`` (the section by default) with ``done``."""
+    try:
+        change()
+    except flow_drafts.NotFound:
+        abort(404)
+    except flow_drafts.EditErrors as error:
+        return respond(section, "", error, path)
+    return respond(then or section, done)
+
+
+def offer_path(offer_id: str) -> str:
+    """Where an offer's errors show: its place in the draft (404 when there is no such offer)."""
+    try:
+        return f"offers[{flow_drafts.offer_index(flow_drafts.draft_of(merchant()), offer_id)}]"
+    except flow_drafts.NotFound:
+        abort(404)
+
+
 @bp.get("/flow")
 def flow() -> Response:
     """The editor: draft on the left, publish bar and versions."""
@@ -112,37 +130,35 @@ def offer_new() -> Response:
 def reason_save(index: int | None) -> Response:
     """Add or change a reason (label, Stripe feedback code, on/off)."""
     path = "new_reason" if index is None else f"reasons[{index}]"
-    try:
-        flow_drafts.put_reason(merchant(), index, request.form)
-    except flow_drafts.NotFound:
-        abort(404)
-    except flow_drafts.EditErrors as error:
-        return respond("reasons", "", error, path)
-    return respond("reasons", "Reason saved.")
+    return edit(
+        lambda: flow_drafts.put_reason(merchant(), index, request.form),
+        "reasons",
+        "Reason saved.",
+        path,
+    )
 
 
 @bp.post("/flow/<any(reasons, rules):section>/<int:index>/move")
 def item_move(section: str, index: int) -> Response:
     """Move a reason or a rule up or down."""
-    try:
-        flow_drafts.move(merchant(), section, index, request.form.get("direction", ""))
-    except flow_drafts.NotFound:
-        abort(404)
-    except flow_drafts.EditErrors as error:
-        return respond(section, "", error, section)
-    return respond(section, "Order changed.")
+    direction = request.form.get("direction", "")
+    return edit(
+        lambda: flow_drafts.move(merchant(), section, index, direction),
+        section,
+        "Order changed.",
+        section,
+    )
 
 
 @bp.post("/flow/reasons/<int:index>/delete")
 def reason_delete(index: int) -> Response:
     """Delete a reason no rule uses."""
-    try:
-        flow_drafts.delete_reason(merchant(), index)
-    except flow_drafts.NotFound:
-        abort(404)
-    except flow_drafts.EditErrors as error:
-        return respond("reasons", "", error, f"reasons[{index}]")
-    return respond("reasons", "Reason deleted.")
+    return edit(
+        lambda: flow_drafts.delete_reason(merchant(), index),
+        "reasons",
+        "Reason deleted.",
+        f"reasons[{index}]",
+    )
 
 
 @bp.post("/flow/offers", defaults={"offer_id": None})
@@ -153,31 +169,25 @@ def offer_save(offer_id: str | None) -> Response:
     kind = request.form.get("kind", "")
     if offer_id is None and kind not in OFFER_KIND_LABELS:
         abort(404)
-    draft = flow_drafts.draft_of(current)
-    try:
-        index = (
-            len(draft["offers"]) if offer_id is None else flow_drafts.offer_index(draft, offer_id)
-        )
-        flow_drafts.put_offer(current, offer_id, kind, request.form)
-    except flow_drafts.NotFound:
-        abort(404)
-    except flow_drafts.EditErrors as error:
-        return respond("offers", "", error, f"offers[{index}]" if offer_id else "new_offer")
-    return respond("offers" if offer_id else "editor", "Offer saved.")
+    return edit(
+        lambda: flow_drafts.put_offer(current, offer_id, kind, request.form),
+        "offers",
+        "Offer saved.",
+        offer_path(offer_id) if offer_id else "new_offer",
+        then="offers" if offer_id else "editor",
+    )
 
 
 @bp.post("/flow/offers/<offer_id>/delete")
 def offer_delete(offer_id: str) -> Response:
     """Delete an offer no rule uses."""
-    draft = flow_drafts.draft_of(merchant())
-    try:
-        index = flow_drafts.offer_index(draft, offer_id)
-        flow_drafts.delete_offer(merchant(), offer_id)
-    except flow_drafts.NotFound:
-        abort(404)
-    except flow_drafts.EditErrors as error:
-        return respond("offers", "", error, f"offers[{index}]")
-    return respond("editor", "Offer deleted.")
+    return edit(
+        lambda: flow_drafts.delete_offer(merchant(), offer_id),
+        "offers",
+        "Offer deleted.",
+        offer_path(offer_id),
+        then="editor",
+    )
 
 
 @bp.post("/flow/rules", defaults={"index": None})
@@ -185,13 +195,9 @@ def offer_delete(offer_id: str) -> Response:
 def rule_save(index: int | None) -> Response:
     """Add or change a targeting rule (reasons + conditions -> offers)."""
     path = "new_rule" if index is None else f"rules[{index}]"
-    try:
-        flow_drafts.put_rule(merchant(), index, request.form)
-    except flow_drafts.NotFound:
-        abort(404)
-    except flow_drafts.EditErrors as error:
-        return respond("rules", "", error, path)
-    return respond("rules", "Rule saved.")
+    return edit(
+        lambda: flow_drafts.put_rule(merchant(), index, request.form), "rules", "Rule saved.", path
+    )
 
 
 @bp.post("/flow/rules/<int:index>/delete")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response
 
-from .. import api_keys, flow_drafts
-from .common import bp, merchant, page
+from cancelpage.admin.common import bp, merchant, page
+from cancelpage.merchants import api_keys, flow_drafts
 
 
 @bp.get("/")

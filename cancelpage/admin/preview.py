@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from .. import branding, previews
-from ..web import see_other
-from .common import bp, merchant, page
+from cancelpage.admin.common import bp, merchant, page
+from cancelpage.merchants import previews, settings
+from cancelpage.web.rendering import see_other
 
 TEMPLATE = "admin/preview.html"
 
@@ -14,7 +14,7 @@ TEMPLATE = "admin/preview.html"
 @bp.get("/preview")
 def preview() -> Response:
     """The snapshot form (plan, price, MRR, tenure, custom attributes)."""
-    return page(TEMPLATE, "content", form=previews.DEFAULTS, locales=branding.LOCALE_LABELS)
+    return page(TEMPLATE, "content", form=previews.DEFAULTS, locales=settings.LOCALE_LABELS)
 
 
 @bp.post("/preview")
@@ -24,6 +24,6 @@ def preview_start() -> Response:
     attributes, locale, errors = previews.validate(form)
     if errors:
         return page(
-            TEMPLATE, "preview_form", form=form, errors=errors, locales=branding.LOCALE_LABELS
+            TEMPLATE, "preview_form", form=form, errors=errors, locales=settings.LOCALE_LABELS
         )
     return see_other(previews.preview_path(merchant(), attributes, locale))

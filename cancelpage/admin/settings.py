@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import Response, request, url_for
 
-from .. import branding
-from ..extensions import db
-from ..web import see_other, wants_fragment
-from .common import bp, merchant, page, saved
+from cancelpage.admin.common import bp, merchant, page, saved
+from cancelpage.extensions import db
+from cancelpage.merchants import settings as merchant_settings
+from cancelpage.web.rendering import see_other, wants_fragment
 
 TEMPLATE = "admin/settings.html"
 
@@ -16,34 +16,34 @@ TEMPLATE = "admin/settings.html"
 def context(form: dict[str, str]) -> dict[str, object]:
     return {
         "form": form,
-        "copy_fields": branding.COPY_FIELDS,
-        "cancel_modes": branding.CANCEL_MODE_LABELS,
-        "locales": branding.LOCALE_LABELS,
+        "copy_fields": merchant_settings.COPY_FIELDS,
+        "cancel_modes": merchant_settings.CANCEL_MODE_LABELS,
+        "locales": merchant_settings.LOCALE_LABELS,
     }
 
 
 @bp.get("/settings")
 def settings() -> Response:
     """The settings form, filled in."""
-    return page(TEMPLATE, "content", **context(branding.form_values(merchant())))
+    return page(TEMPLATE, "content", **context(merchant_settings.form_values(merchant())))
 
 
 @bp.post("/settings")
 def settings_save() -> Response:
     """Validate every field; keep all of them or none."""
     form = {key: request.form.get(key, "") for key in request.form}
-    values, errors = branding.validate(form)
+    values, errors = merchant_settings.validate(form)
     if errors:
         return page(TEMPLATE, "settings_form", errors=errors, **context(form))
     current = merchant()
-    branding.apply(current, values)
+    merchant_settings.apply(current, values)
     db.session.commit()
     return saved(
         "admin.settings",
         "Settings saved.",
         TEMPLATE,
         "settings_form",
-        **context(branding.form_values(current)),
+        **context(merchant_settings.form_values(current)),
     )
 
 

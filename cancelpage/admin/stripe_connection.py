@@ -7,9 +7,11 @@ from typing import Any
 
 from flask import Response, request
 
-from .. import billing, merchant_secrets, webhooks
-from ..extensions import db
-from .common import bp, merchant, page, saved
+from cancelpage import billing
+from cancelpage.admin.common import bp, merchant, page, saved
+from cancelpage.extensions import db
+from cancelpage.merchants import secrets
+from cancelpage.recovery import webhooks
 
 TEMPLATE = "admin/stripe.html"
 
@@ -17,7 +19,7 @@ TEMPLATE = "admin/stripe.html"
 def context(**extra: Any) -> dict[str, Any]:
     current = merchant()
     return {
-        "webhook_last4s": merchant_secrets.last4s(current.webhook_secrets),
+        "webhook_last4s": secrets.last4s(current.webhook_secrets),
         "webhook_url": webhooks.endpoint_url(current),
         "webhook_events": webhooks.EVENT_TYPES,
         "key_check": current.stripe_key_check or {},
@@ -39,7 +41,7 @@ def stripe_key() -> Response:
     """Check a pasted key (prefix, mode, permissions) and keep it only if usable."""
     current = merchant()
     try:
-        check = merchant_secrets.connect_stripe(current, request.form.get("api_key", ""))
+        check = secrets.connect_stripe(current, request.form.get("api_key", ""))
     except billing.StripeUnavailable:
         return page(TEMPLATE, "connection", **context(unavailable=True))
     if not check.usable:
@@ -52,7 +54,7 @@ def stripe_key() -> Response:
 @bp.post("/stripe/key/remove")
 def stripe_key_remove() -> Response:
     """Forget the key: back to preview mode."""
-    merchant_secrets.disconnect_stripe(merchant())
+    secrets.disconnect_stripe(merchant())
     db.session.commit()
     return saved("admin.stripe", "Key removed: preview mode.", TEMPLATE, "connection", **context())
 
@@ -62,8 +64,8 @@ def stripe_mode() -> Response:
     """The switch between preview (nothing sent) and live (the saved key is used)."""
     live = request.form.get("mode") == "live"
     try:
-        merchant_secrets.set_live(merchant(), live)
-    except merchant_secrets.SecretError as exc:
+        secrets.set_live(merchant(), live)
+    except secrets.SecretError as exc:
         return page(TEMPLATE, "connection", **context(mode_error=str(exc)))
     db.session.commit()
     message = "Live: customers' choices now go to Stripe." if live else "Preview: nothing is sent."
@@ -74,8 +76,8 @@ def stripe_mode() -> Response:
 def webhook_secret_add() -> Response:
     """Save a webhook signing secret (two at most, for a roll)."""
     try:
-        merchant_secrets.add_webhook_secret(merchant(), request.form.get("secret", ""))
-    except merchant_secrets.SecretError as exc:
+        secrets.add_webhook_secret(merchant(), request.form.get("secret", ""))
+    except secrets.SecretError as exc:
         return page(TEMPLATE, "webhooks", **context(webhook_error=str(exc)))
     db.session.commit()
     return saved("admin.stripe", "Webhook secret saved.", TEMPLATE, "webhooks", **context())
@@ -85,8 +87,8 @@ def webhook_secret_add() -> Response:
 def webhook_secret_remove(index: int) -> Response:
     """Remove one webhook signing secret."""
     try:
-        merchant_secrets.remove_webhook_secret(merchant(), index)
-    except merchant_secrets.SecretError as exc:
+        secrets.remove_webhook_secret(merchant(), index)
+    except secrets.SecretError as exc:
         return page(TEMPLATE, "webhooks", **context(webhook_error=str(exc)))
     db.session.commit()
     return saved("admin.stripe", "Webhook secret removed.", TEMPLATE, "webhooks", **context())

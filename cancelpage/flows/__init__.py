@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..vocabulary import FEEDBACK_CODES, WRITABLE_STATUSES
 from .dates import add_months, as_utc, free_period_end, pause_resumes_at, to_timestamp
 from .defaults import BUILTIN_TEXTS, DEFAULT_FLOW, default_flow
 from .engine import (
@@ -20,35 +21,43 @@ from .engine import (
 )
 from .experiments import assign_arm, bucket
 from .model import (
-    FEEDBACK_CODES,
     HOLDOUT,
     LOCALES,
-    OFFER_KINDS,
-    OFFER_TYPES,
-    WRITABLE_STATUSES,
     Condition,
-    ContactOffer,
-    CustomLinkOffer,
-    DiscountOffer,
     Experiment,
     Flow,
     FlowError,
-    FreePeriodOffer,
-    Offer,
     OfferSlot,
-    PauseOffer,
     Reason,
     Rule,
     Snapshot,
-    SwitchPlanOffer,
     Variant,
+)
+from .money import monthly_amount
+from .offers import (
+    OFFER_KINDS,
+    OFFER_TYPES,
+    Application,
+    ContactOffer,
+    CouponTerms,
+    CustomLinkOffer,
+    DiscountOffer,
+    FreePeriodOffer,
+    Message,
+    Money,
+    Offer,
+    OfferGateway,
+    PauseOffer,
+    Percent,
+    SubscriptionState,
+    SwitchPlanOffer,
+    Target,
 )
 from .parsing import experiment_to_dict, flow_to_dict, offer_to_dict, parse_flow
 from .targeting import (
     assign_offers,
     choose_offers,
     condition_holds,
-    monthly_amount,
     offer_applies,
     rule_matches,
 )
@@ -65,9 +74,11 @@ __all__ = [
     "STEPS",
     "WRITABLE_STATUSES",
     "AcceptOffer",
+    "Application",
     "CancelSubscription",
     "Condition",
     "ContactOffer",
+    "CouponTerms",
     "CustomLinkOffer",
     "DiscountOffer",
     "Effect",
@@ -76,14 +87,20 @@ __all__ = [
     "FlowError",
     "FreePeriodOffer",
     "KeepSubscription",
+    "Message",
+    "Money",
     "Offer",
+    "OfferGateway",
     "OfferSlot",
     "PauseOffer",
+    "Percent",
     "Reason",
     "Rule",
     "Snapshot",
     "State",
+    "SubscriptionState",
     "SwitchPlanOffer",
+    "Target",
     "Transition",
     "Variant",
     "add_months",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from .model import FreePeriodOffer, PauseOffer, Snapshot
+if TYPE_CHECKING:
+    from .model import Snapshot
+    from .offers import FreePeriodOffer, PauseOffer
 
 
 def as_utc(moment: datetime | int | float) -> datetime:

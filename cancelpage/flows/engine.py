@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
-from .model import Flow, Offer, Snapshot
+from .model import Flow, Snapshot
+from .offers import Offer
 from .targeting import assign_offers, offer_applies
 
 STEPS: tuple[str, ...] = ("survey", "offer", "confirm", "done")

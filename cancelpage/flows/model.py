@@ -1,28 +1,17 @@
-"""Value types of a cancel flow: reasons, offers, targeting rules, the flow and the snapshot."""
+"""Value types of a cancel flow: reasons, targeting rules, experiments, the flow and the snapshot
+(the offers are in offers.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-# Stripe's subscription cancellation_details.feedback enum, sorted as Stripe documents it.
-FEEDBACK_CODES: tuple[str, ...] = (
-    "customer_service",
-    "low_quality",
-    "missing_features",
-    "other",
-    "switched_service",
-    "too_complex",
-    "too_expensive",
-    "unused",
-)
+if TYPE_CHECKING:
+    from .offers import Offer
 
 # Languages a flow's customer-facing texts can be given in (the hosted page's languages).
 LOCALES: tuple[str, ...] = ("en", "de", "fr", "es")
-
-# Statuses in which Stripe still accepts changes to the subscription that keep it running.
-WRITABLE_STATUSES: tuple[str, ...] = ("active", "trialing", "past_due")
 
 
 @dataclass(frozen=True)
@@ -39,112 +28,6 @@ class Reason:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", dict(self.labels))
-
-
-@dataclass(frozen=True)
-class Offer:
-    """Base of the save offers; concrete kinds are the subclasses below."""
-
-    id: str
-    title: str
-    body: str = ""
-    # Title and body in other languages, by locale (as Reason.labels).
-    titles: Mapping[str, str] = field(default_factory=dict)
-    bodies: Mapping[str, str] = field(default_factory=dict)
-
-    kind: ClassVar[str]
-    # Name of the billing gateway method that applies the offer; None when Stripe is not touched.
-    operation: ClassVar[str | None]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "titles", dict(self.titles))
-        object.__setattr__(self, "bodies", dict(self.bodies))
-
-    @property
-    def writes_to_stripe(self) -> bool:
-        """Whether accepting the offer changes the subscription in Stripe."""
-        return self.operation is not None
-
-
-@dataclass(frozen=True)
-class DiscountOffer(Offer):
-    """A coupon on the subscription: percent or fixed amount, for once, some months or forever."""
-
-    kind: ClassVar[str] = "discount"
-    operation: ClassVar[str | None] = "apply_discount"
-
-    percent_off: float | None = None
-    amount_off: int | None = None
-    currency: str | None = None
-    duration: str = "once"
-    duration_in_months: int | None = None
-
-
-@dataclass(frozen=True)
-class PauseOffer(Offer):
-    """Pause collection for a number of months."""
-
-    kind: ClassVar[str] = "pause"
-    operation: ClassVar[str | None] = "pause"
-
-    months: int = 1
-    behavior: str = "void"
-
-
-@dataclass(frozen=True)
-class SwitchPlanOffer(Offer):
-    """Move the subscription to another (usually cheaper) price."""
-
-    kind: ClassVar[str] = "switch_plan"
-    operation: ClassVar[str | None] = "switch_price"
-
-    price_id: str = ""
-    proration_behavior: str = "create_prorations"
-
-
-@dataclass(frozen=True)
-class FreePeriodOffer(Offer):
-    """Some free days, applied as a trial extension."""
-
-    kind: ClassVar[str] = "free_period"
-    operation: ClassVar[str | None] = "extend_trial"
-
-    days: int = 30
-
-
-@dataclass(frozen=True)
-class ContactOffer(Offer):
-    """Invite the customer to talk to the merchant (mail or web page)."""
-
-    kind: ClassVar[str] = "contact"
-    operation: ClassVar[str | None] = None
-
-    url: str = ""
-
-
-@dataclass(frozen=True)
-class CustomLinkOffer(Offer):
-    """Send the customer to a page of the merchant's choosing."""
-
-    kind: ClassVar[str] = "custom_link"
-    operation: ClassVar[str | None] = None
-
-    url: str = ""
-
-
-# kind -> class, in the order the editor lists them.
-OFFER_TYPES: dict[str, type[Offer]] = {
-    cls.kind: cls
-    for cls in (
-        DiscountOffer,
-        PauseOffer,
-        SwitchPlanOffer,
-        FreePeriodOffer,
-        ContactOffer,
-        CustomLinkOffer,
-    )
-}
-OFFER_KINDS: tuple[str, ...] = tuple(OFFER_TYPES)
 
 
 @dataclass(frozen=True)
@@ -178,7 +61,7 @@ class Experiment:
     """Several offers sharing one place in a list of offers, plus a holdout that sees none there.
 
     ``min_effect`` is the smallest lift in save rate (absolute, 0.05 = five points) the merchant
-    wants to detect; it sets the experiment's sample size (see cancelpage.stats).
+    wants to detect; it sets the experiment's sample size (see cancelpage.analytics.stats).
     """
 
     id: str

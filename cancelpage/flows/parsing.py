@@ -4,49 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
+from ..vocabulary import FEEDBACK_CODES
+from . import validation as check
 from .model import (
-    FEEDBACK_CODES,
     HOLDOUT,
-    LOCALES,
-    OFFER_TYPES,
     Condition,
-    ContactOffer,
-    CustomLinkOffer,
-    DiscountOffer,
     Experiment,
     Flow,
     FlowError,
-    FreePeriodOffer,
-    Offer,
     OfferSlot,
-    PauseOffer,
     Reason,
     Rule,
-    SwitchPlanOffer,
     Variant,
 )
+from .offers import OFFER_TYPES, Offer
 
 REASON_CODE_RE = re.compile(r"[a-z0-9_]{1,40}")
 OFFER_ID_RE = re.compile(r"[a-z0-9_-]{1,40}")
 ATTR_FIELD_RE = re.compile(r"attr\.[A-Za-z0-9_.:-]{1,64}")
-CURRENCY_RE = re.compile(r"[a-z]{3}")
-PRICE_ID_RE = re.compile(r"(price|plan)_[^\s]{1,250}")
 
 CONDITION_FIELDS: tuple[str, ...] = ("plan", "mrr", "tenure_days")
 NUMERIC_FIELDS: tuple[str, ...] = ("mrr", "tenure_days")
 CONDITION_OPS: tuple[str, ...] = ("eq", "in", "gte", "lte")
-DISCOUNT_DURATIONS: tuple[str, ...] = ("once", "repeating", "forever")
-PAUSE_BEHAVIORS: tuple[str, ...] = ("void", "keep_as_draft", "mark_uncollectible")
-PRORATION_BEHAVIORS: tuple[str, ...] = ("create_prorations", "none", "always_invoice")
 
 MAX_LABEL = 120
 MAX_BODY = 1000
-MAX_URL = 2000
 MAX_CONDITION_TEXT = 200
 # Generous caps: they keep one merchant's flow from growing without bound, not a design limit.
 MAX_REASONS = 50
@@ -54,7 +39,6 @@ MAX_OFFERS = 50
 MAX_RULES = 100
 MAX_CONDITIONS = 20
 MAX_IN_VALUES = 100
-MAX_AMOUNT_OFF = 99_999_999  # Stripe's ceiling for amounts in minor units
 
 _TOP_KEYS = ("reasons", "offers", "rules", "default_offers", "max_offers")
 _REASON_KEYS = ("code", "label", "feedback", "enabled", "labels")
@@ -72,216 +56,27 @@ MIN_EFFECT_RANGE = (0.01, 0.5)
 DEFAULT_MIN_EFFECT = 0.05
 
 
-class _Errors:
-    """Collects problems so that the merchant sees all of them at once."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"{path}: {message}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _show(value: object) -> str:
-    """repr() for messages, shortened so that hostile input cannot flood the error list."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one_of(choices: Collection[str]) -> str:
-    return "must be one of: " + ", ".join(choices)
-
-
-def _as_object(value: Any, path: str, errs: _Errors) -> Mapping[Any, Any] | None:
-    if isinstance(value, Mapping):
-        return value
-    errs.add(path, "must be an object")
-    return None
-
-
-def _as_list(value: Any, path: str, errs: _Errors, limit: int) -> list[Any] | None:
-    # A str is a Sequence too; only real arrays are accepted.
-    if not isinstance(value, list | tuple):
-        errs.add(path, "must be a list")
-        return None
-    if len(value) > limit:
-        errs.add(path, f"must have at most {limit} items")
-    return list(value)
-
-
-def _unknown_keys(
-    obj: Mapping[Any, Any], allowed: Collection[str], path: str, errs: _Errors
-) -> None:
-    for key in obj:
-        if key not in allowed:
-            errs.add(path, f"unknown field {_show(key)}")
-
-
-def _has_control(text: str, multiline: bool) -> bool:
-    allowed = "\n\t" if multiline else ""
-    return any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in text)
-
-
-def _text(
-    obj: Mapping[Any, Any],
-    key: str,
-    path: str,
-    errs: _Errors,
-    *,
-    max_len: int,
-    required: bool = True,
-    multiline: bool = False,
-) -> str | None:
-    """A trimmed string; JSON null counts as absent."""
-    where = _join(path, key)
-    value = obj.get(key)
-    if value is None:
-        if required:
-            errs.add(where, "required")
-            return None
-        return ""
-    if not isinstance(value, str):
-        errs.add(where, "must be a string")
-        return None
-    value = value.strip()
-    if required and not value:
-        errs.add(where, "must not be empty")
-        return None
-    if len(value) > max_len:
-        errs.add(where, f"must be at most {max_len} characters")
-        return None
-    if _has_control(value, multiline):
-        errs.add(where, "must not contain control characters")
-        return None
-    return value
-
-
-def _translations(
-    obj: Mapping[Any, Any],
-    key: str,
-    path: str,
-    errs: _Errors,
-    *,
-    max_len: int,
-    multiline: bool = False,
-) -> dict[str, str]:
-    """An optional {locale: text} object, e.g. "labels": {"de": "..."}, locales from LOCALES."""
-    where = _join(path, key)
+def _listed(
+    obj: Mapping[Any, Any], key: str, path: str, errs: check.Errors
+) -> tuple[str, list[Any] | None]:
+    """(path of the field, its items): None when the optional list is absent or not a list."""
+    where = check.join(path, key)
     raw = obj.get(key)
     if raw is None:
-        return {}
-    mapping = _as_object(raw, where, errs)
-    if mapping is None:
-        return {}
-    texts: dict[str, str] = {}
-    for locale in mapping:
-        if not isinstance(locale, str) or locale not in LOCALES:
-            errs.add(where, f"unknown locale {_show(locale)}: " + _one_of(LOCALES))
-            continue
-        text = _text(mapping, locale, where, errs, max_len=max_len, multiline=multiline)
-        if text is not None:
-            texts[locale] = text
-    return texts
-
-
-def _pattern(
-    obj: Mapping[Any, Any], key: str, path: str, errs: _Errors, pattern: re.Pattern[str], rule: str
-) -> str | None:
-    where = _join(path, key)
-    value = obj.get(key)
-    if value is None:
-        errs.add(where, "required")
-        return None
-    if not isinstance(value, str):
-        errs.add(where, "must be a string")
-        return None
-    if not pattern.fullmatch(value):
-        errs.add(where, rule)
-        return None
-    return value
-
-
-def _choice(
-    obj: Mapping[Any, Any],
-    key: str,
-    path: str,
-    errs: _Errors,
-    choices: tuple[str, ...],
-    default: str | None = None,
-) -> str | None:
-    where = _join(path, key)
-    value = obj.get(key)
-    if value is None:
-        if default is None:
-            errs.add(where, "required")
-        return default
-    # Check the type first: a list is unhashable and must not reach a membership test on a set.
-    if not isinstance(value, str) or value not in choices:
-        errs.add(where, _one_of(choices))
-        return None
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    # bool is an int subclass; true/false is never a count.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int(
-    obj: Mapping[Any, Any],
-    key: str,
-    path: str,
-    errs: _Errors,
-    low: int,
-    high: int,
-    default: int | None = None,
-) -> int | None:
-    where = _join(path, key)
-    value = obj.get(key)
-    if value is None:
-        if default is None:
-            errs.add(where, "required")
-        return default
-    if not _is_int(value):
-        errs.add(where, "must be an integer")
-        return None
-    if not low <= value <= high:
-        errs.add(where, f"must be between {low} and {high}")
-        return None
-    return int(value)
-
-
-def _bool(obj: Mapping[Any, Any], key: str, path: str, errs: _Errors, default: bool) -> bool:
-    value = obj.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        errs.add(_join(path, key), "must be true or false")
-        return default
-    return value
+        return where, None
+    return where, check.as_list(raw, where, errs, MAX_OFFERS)
 
 
 def _refs(
     obj: Mapping[Any, Any],
     key: str,
     path: str,
-    errs: _Errors,
+    errs: check.Errors,
     known: Collection[str],
     what: str,
 ) -> tuple[str, ...]:
     """A list of references (reason codes) that must all exist, without repeats."""
-    where = _join(path, key)
-    raw = obj.get(key)
-    if raw is None:
-        return ()
-    items = _as_list(raw, where, errs, MAX_OFFERS)
+    where, items = _listed(obj, key, path, errs)
     if items is None:
         return ()
     out: list[str] = []
@@ -289,161 +84,43 @@ def _refs(
         if not isinstance(item, str):
             errs.add(f"{where}[{i}]", "must be a string")
         elif item not in known:
-            errs.add(f"{where}[{i}]", f"unknown {what} {_show(item)}")
+            errs.add(f"{where}[{i}]", f"unknown {what} {check.show(item)}")
         elif item in out:
-            errs.add(f"{where}[{i}]", f"duplicate {what} {_show(item)}")
+            errs.add(f"{where}[{i}]", f"duplicate {what} {check.show(item)}")
         else:
             out.append(item)
     return tuple(out)
-
-
-# --- offers -----------------------------------------------------------------------------------
-
-
-def _valid_url(url: str, *, mailto: bool, local_http: bool) -> bool:
-    if len(url) > MAX_URL or any(ch.isspace() for ch in url):
-        return False
-    if mailto and url.lower().startswith("mailto:"):
-        return "@" in url[len("mailto:") :]
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError:
-        return False
-    if not host:
-        return False
-    scheme = parts.scheme.lower()
-    if scheme == "https":
-        return True
-    # Plain http only for a merchant trying the flow on their own machine.
-    return local_http and scheme == "http" and host in ("localhost", "127.0.0.1")
-
-
-def _discount_fields(obj: Mapping[Any, Any], path: str, errs: _Errors) -> dict[str, Any]:
-    percent_raw = obj.get("percent_off")
-    amount_raw = obj.get("amount_off")
-    if percent_raw is None and amount_raw is None:
-        errs.add(path, "one of percent_off or amount_off is required")
-    elif percent_raw is not None and amount_raw is not None:
-        errs.add(path, "set percent_off or amount_off, not both")
-
-    percent_off: float | None = None
-    if percent_raw is not None:
-        where = _join(path, "percent_off")
-        if not isinstance(percent_raw, int | float) or isinstance(percent_raw, bool):
-            errs.add(where, "must be a number")
-        elif not 1 <= percent_raw <= 100:  # also false for NaN; inf is out of range
-            errs.add(where, "must be between 1 and 100")
-        else:
-            percent_off = float(percent_raw)
-
-    amount_off = None
-    currency = None
-    if amount_raw is not None:
-        amount_off = _int(obj, "amount_off", path, errs, 1, MAX_AMOUNT_OFF)
-        currency = _pattern(
-            obj, "currency", path, errs, CURRENCY_RE, "must be a lower-case 3-letter currency code"
-        )
-    elif obj.get("currency") is not None:
-        errs.add(_join(path, "currency"), "only allowed with amount_off")
-
-    duration = _choice(obj, "duration", path, errs, DISCOUNT_DURATIONS, default="once")
-    months = None
-    if duration == "repeating":
-        months = _int(obj, "duration_in_months", path, errs, 1, 36)
-    elif obj.get("duration_in_months") is not None:
-        errs.add(_join(path, "duration_in_months"), "only allowed when duration is 'repeating'")
-    return {
-        "percent_off": percent_off,
-        "amount_off": amount_off,
-        "currency": currency,
-        "duration": duration,
-        "duration_in_months": months,
-    }
-
-
-def _pause_fields(obj: Mapping[Any, Any], path: str, errs: _Errors) -> dict[str, Any]:
-    return {
-        "months": _int(obj, "months", path, errs, 1, 12, default=1),
-        "behavior": _choice(obj, "behavior", path, errs, PAUSE_BEHAVIORS, default="void"),
-    }
-
-
-def _switch_plan_fields(obj: Mapping[Any, Any], path: str, errs: _Errors) -> dict[str, Any]:
-    return {
-        "price_id": _pattern(
-            obj,
-            "price_id",
-            path,
-            errs,
-            PRICE_ID_RE,
-            "must be a Stripe price id (price_... or plan_...)",
-        ),
-        "proration_behavior": _choice(
-            obj, "proration_behavior", path, errs, PRORATION_BEHAVIORS, default="create_prorations"
-        ),
-    }
-
-
-def _free_period_fields(obj: Mapping[Any, Any], path: str, errs: _Errors) -> dict[str, Any]:
-    return {"days": _int(obj, "days", path, errs, 1, 365, default=30)}
-
-
-def _url_field(
-    obj: Mapping[Any, Any], path: str, errs: _Errors, *, mailto: bool, rule: str
-) -> dict[str, Any]:
-    url = _text(obj, "url", path, errs, max_len=MAX_URL)
-    if url is not None and not _valid_url(url, mailto=mailto, local_http=not mailto):
-        errs.add(_join(path, "url"), rule)
-    return {"url": url}
-
-
-def _contact_fields(obj: Mapping[Any, Any], path: str, errs: _Errors) -> dict[str, Any]:
-    return _url_field(obj, path, errs, mailto=True, rule="must be a mailto: or https:// address")
-
-
-def _custom_link_fields(obj: Mapping[Any, Any], path: str, errs: _Errors) -> dict[str, Any]:
-    return _url_field(obj, path, errs, mailto=False, rule="must be an https:// address")
-
-
-_KIND_FIELDS: dict[str, Callable[[Mapping[Any, Any], str, _Errors], dict[str, Any]]] = {
-    DiscountOffer.kind: _discount_fields,
-    PauseOffer.kind: _pause_fields,
-    SwitchPlanOffer.kind: _switch_plan_fields,
-    FreePeriodOffer.kind: _free_period_fields,
-    ContactOffer.kind: _contact_fields,
-    CustomLinkOffer.kind: _custom_link_fields,
-}
 
 
 def _offer_keys(cls: type[Offer]) -> tuple[str, ...]:
     return ("id", "kind", *(f.name for f in dataclasses.fields(cls)))
 
 
-def _parse_offer(raw: Any, path: str, errs: _Errors) -> tuple[str | None, Offer | None]:
+def _parse_offer(raw: Any, path: str, errs: check.Errors) -> tuple[str | None, Offer | None]:
     """(id, offer); the id is returned even when the offer is invalid, to check references."""
-    obj = _as_object(raw, path, errs)
+    obj = check.as_object(raw, path, errs)
     if obj is None:
         return None, None
     before = len(errs)
-    offer_id = _pattern(
+    offer_id = check.pattern(
         obj, "id", path, errs, OFFER_ID_RE, "must be 1-40 lower-case letters, digits, _ or -"
     )
-    kind = _choice(obj, "kind", path, errs, tuple(OFFER_TYPES))
-    title = _text(obj, "title", path, errs, max_len=MAX_LABEL)
-    body = _text(obj, "body", path, errs, max_len=MAX_BODY, required=False, multiline=True)
-    titles = _translations(obj, "titles", path, errs, max_len=MAX_LABEL)
-    bodies = _translations(obj, "bodies", path, errs, max_len=MAX_BODY, multiline=True)
+    kind = check.choice(obj, "kind", path, errs, tuple(OFFER_TYPES))
+    title = check.text(obj, "title", path, errs, max_len=MAX_LABEL)
+    body = check.text(obj, "body", path, errs, max_len=MAX_BODY, required=False, multiline=True)
+    titles = check.translations(obj, "titles", path, errs, max_len=MAX_LABEL)
+    bodies = check.translations(obj, "bodies", path, errs, max_len=MAX_BODY, multiline=True)
     if kind is None:
         # Without a kind the allowed fields are unknown; the kind error says enough.
         return offer_id, None
     cls = OFFER_TYPES[kind]
-    _unknown_keys(obj, _offer_keys(cls), path, errs)
-    extra = _KIND_FIELDS[kind](obj, path, errs)
+    check.unknown_keys(obj, _offer_keys(cls), path, errs)
+    extra = cls.parse_fields(obj, path, errs)
     if len(errs) > before:
         return offer_id, None
-    assert offer_id is not None and title is not None and body is not None
+    assert offer_id is not None
+    assert title is not None
+    assert body is not None
     return offer_id, cls(id=offer_id, title=title, body=body, titles=titles, bodies=bodies, **extra)
 
 
@@ -471,13 +148,13 @@ def _fraction(
     obj: Mapping[Any, Any],
     key: str,
     path: str,
-    errs: _Errors,
+    errs: check.Errors,
     low: float,
     high: float,
     default: float,
 ) -> float | None:
     """A number in [low, high] (ints and floats; bools, NaN and infinities refused)."""
-    where = _join(path, key)
+    where = check.join(path, key)
     value = obj.get(key)
     if value is None:
         return default
@@ -487,64 +164,78 @@ def _fraction(
     return float(value)
 
 
+def _parse_variant(
+    item: Any, vpath: str, errs: check.Errors, offer_ids: Collection[str], taken: list[str]
+) -> Variant | None:
+    """One arm of an experiment; its offer joins `taken` (an offer stands in one place only)."""
+    vobj = check.as_object(item, vpath, errs)
+    if vobj is None:
+        return None
+    check.unknown_keys(vobj, _VARIANT_KEYS, vpath, errs)
+    offer_id = check.pattern(
+        vobj,
+        "offer",
+        vpath,
+        errs,
+        OFFER_ID_RE,
+        "must be 1-40 lower-case letters, digits, _ or -",
+    )
+    weight = check.integer(vobj, "weight", vpath, errs, 1, MAX_WEIGHT, default=1)
+    if offer_id is None or weight is None:
+        return None
+    opath = check.join(vpath, "offer")
+    if offer_id == HOLDOUT:
+        errs.add(opath, f"{HOLDOUT!r} names the arm without an offer; use holdout instead")
+    elif offer_id not in offer_ids:
+        errs.add(opath, f"unknown offer {check.show(offer_id)}")
+    elif offer_id in taken:
+        errs.add(opath, f"duplicate offer {check.show(offer_id)}")
+    else:
+        taken.append(offer_id)
+        return Variant(offer=offer_id, weight=weight)
+    return None
+
+
 def _parse_experiment(
     obj: Mapping[Any, Any],
     path: str,
-    errs: _Errors,
+    errs: check.Errors,
     offer_ids: Collection[str],
     taken: list[str],
     experiment_ids: set[str],
 ) -> Experiment | None:
     """One experiment place; `taken` holds the offers already in the list (for duplicates)."""
     before = len(errs)
-    _unknown_keys(obj, _EXPERIMENT_KEYS, path, errs)
-    experiment_id = _pattern(obj, "experiment", path, errs, OFFER_ID_RE, ID_RULE)
+    check.unknown_keys(obj, _EXPERIMENT_KEYS, path, errs)
+    experiment_id = check.pattern(obj, "experiment", path, errs, OFFER_ID_RE, ID_RULE)
     if experiment_id is not None:
         if experiment_id in experiment_ids:
-            errs.add(_join(path, "experiment"), f"duplicate experiment {_show(experiment_id)}")
+            errs.add(
+                check.join(path, "experiment"), f"duplicate experiment {check.show(experiment_id)}"
+            )
         experiment_ids.add(experiment_id)
     holdout = _fraction(obj, "holdout", path, errs, 0.0, MAX_HOLDOUT, DEFAULT_HOLDOUT)
     min_effect = _fraction(obj, "min_effect", path, errs, *MIN_EFFECT_RANGE, DEFAULT_MIN_EFFECT)
-    where = _join(path, "variants")
+    where = check.join(path, "variants")
     raw = obj.get("variants")
-    items = _as_list(raw, where, errs, MAX_VARIANTS) if raw is not None else None
+    items = check.as_list(raw, where, errs, MAX_VARIANTS) if raw is not None else None
     if raw is None:
         errs.add(where, "required")
     variants: list[Variant] = []
-    for i, item in enumerate(items or []):
-        vpath = f"{where}[{i}]"
-        vobj = _as_object(item, vpath, errs)
-        if vobj is None:
-            continue
-        _unknown_keys(vobj, _VARIANT_KEYS, vpath, errs)
-        offer_id = _pattern(
-            vobj,
-            "offer",
-            vpath,
-            errs,
-            OFFER_ID_RE,
-            "must be 1-40 lower-case letters, digits, _ or -",
-        )
-        weight = _int(vobj, "weight", vpath, errs, 1, MAX_WEIGHT, default=1)
-        if offer_id is None or weight is None:
-            continue
-        opath = _join(vpath, "offer")
-        if offer_id == HOLDOUT:
-            errs.add(opath, f"{HOLDOUT!r} names the arm without an offer; use holdout instead")
-        elif offer_id not in offer_ids:
-            errs.add(opath, f"unknown offer {_show(offer_id)}")
-        elif offer_id in taken:
-            errs.add(opath, f"duplicate offer {_show(offer_id)}")
-        else:
-            taken.append(offer_id)
-            variants.append(Variant(offer=offer_id, weight=weight))
+    variants = [
+        variant
+        for i, item in enumerate(items or [])
+        if (variant := _parse_variant(item, f"{where}[{i}]", errs, offer_ids, taken)) is not None
+    ]
     if items is not None and holdout is not None:
         needed = 1 if holdout > 0 else 2
         if len(items) < needed:
             errs.add(where, f"must have at least {needed} (at least 2 when holdout is 0)")
     if len(errs) > before:
         return None
-    assert experiment_id is not None and holdout is not None and min_effect is not None
+    assert experiment_id is not None
+    assert holdout is not None
+    assert min_effect is not None
     return Experiment(
         id=experiment_id, variants=tuple(variants), holdout=holdout, min_effect=min_effect
     )
@@ -554,16 +245,12 @@ def _offer_slots(
     obj: Mapping[Any, Any],
     key: str,
     path: str,
-    errs: _Errors,
+    errs: check.Errors,
     offer_ids: Collection[str],
     experiment_ids: set[str],
 ) -> tuple[OfferSlot, ...]:
     """A list of offer ids and experiment places; every offer must exist and appear once."""
-    where = _join(path, key)
-    raw = obj.get(key)
-    if raw is None:
-        return ()
-    items = _as_list(raw, where, errs, MAX_OFFERS)
+    where, items = _listed(obj, key, path, errs)
     if items is None:
         return ()
     slots: list[OfferSlot] = []
@@ -577,9 +264,9 @@ def _offer_slots(
         elif not isinstance(item, str):
             errs.add(ipath, "must be an offer id or an experiment")
         elif item not in offer_ids:
-            errs.add(ipath, f"unknown offer {_show(item)}")
+            errs.add(ipath, f"unknown offer {check.show(item)}")
         elif item in taken:
-            errs.add(ipath, f"duplicate offer {_show(item)}")
+            errs.add(ipath, f"duplicate offer {check.show(item)}")
         else:
             taken.append(item)
             slots.append(item)
@@ -603,38 +290,34 @@ def _slots_to_list(slots: tuple[OfferSlot, ...]) -> list[Any]:
 # --- reasons, rules, flow ---------------------------------------------------------------------
 
 
-def _parse_reasons(raw: Any, errs: _Errors) -> tuple[list[Reason], set[str]]:
+def _parse_reasons(raw: Any, errs: check.Errors) -> tuple[list[Reason], set[str]]:
     """(valid reasons, every well-formed code), the codes also from otherwise invalid entries."""
     reasons: list[Reason] = []
     codes: set[str] = set()
     if raw is None:
         errs.add("reasons", "required")
         return reasons, codes
-    items = _as_list(raw, "reasons", errs, MAX_REASONS)
+    items = check.as_list(raw, "reasons", errs, MAX_REASONS)
     if items is None:
         return reasons, codes
     any_enabled = False
-    for i, item in enumerate(items):
-        path = f"reasons[{i}]"
-        obj = _as_object(item, path, errs)
-        if obj is None:
-            continue
-        before = len(errs)
-        _unknown_keys(obj, _REASON_KEYS, path, errs)
-        code = _pattern(
+    for path, obj, before in check.objects(items, "reasons", errs, _REASON_KEYS):
+        code = check.pattern(
             obj, "code", path, errs, REASON_CODE_RE, "must be 1-40 lower-case letters, digits or _"
         )
-        label = _text(obj, "label", path, errs, max_len=MAX_LABEL)
-        labels = _translations(obj, "labels", path, errs, max_len=MAX_LABEL)
-        feedback = _choice(obj, "feedback", path, errs, FEEDBACK_CODES)
-        enabled = _bool(obj, "enabled", path, errs, default=True)
+        label = check.text(obj, "label", path, errs, max_len=MAX_LABEL)
+        labels = check.translations(obj, "labels", path, errs, max_len=MAX_LABEL)
+        feedback = check.choice(obj, "feedback", path, errs, FEEDBACK_CODES)
+        enabled = check.boolean(obj, "enabled", path, errs, default=True)
         any_enabled = any_enabled or enabled
         if code is not None:
             if code in codes:
-                errs.add(_join(path, "code"), f"duplicate reason code {_show(code)}")
+                errs.add(check.join(path, "code"), f"duplicate reason code {check.show(code)}")
             codes.add(code)
         if len(errs) == before:
-            assert code is not None and label is not None and feedback is not None
+            assert code is not None
+            assert label is not None
+            assert feedback is not None
             reasons.append(
                 Reason(code=code, label=label, feedback=feedback, enabled=enabled, labels=labels)
             )
@@ -643,12 +326,12 @@ def _parse_reasons(raw: Any, errs: _Errors) -> tuple[list[Reason], set[str]]:
     return reasons, codes
 
 
-def _parse_offers(raw: Any, errs: _Errors) -> tuple[dict[str, Offer], set[str]]:
+def _parse_offers(raw: Any, errs: check.Errors) -> tuple[dict[str, Offer], set[str]]:
     offers: dict[str, Offer] = {}
     ids: set[str] = set()
     if raw is None:
         return offers, ids
-    items = _as_list(raw, "offers", errs, MAX_OFFERS)
+    items = check.as_list(raw, "offers", errs, MAX_OFFERS)
     if items is None:
         return offers, ids
     for i, item in enumerate(items):
@@ -657,7 +340,7 @@ def _parse_offers(raw: Any, errs: _Errors) -> tuple[dict[str, Offer], set[str]]:
         if offer_id is None:
             continue
         if offer_id in ids:
-            errs.add(_join(path, "id"), f"duplicate offer id {_show(offer_id)}")
+            errs.add(check.join(path, "id"), f"duplicate offer id {check.show(offer_id)}")
             continue
         ids.add(offer_id)
         if offer is not None:
@@ -666,21 +349,21 @@ def _parse_offers(raw: Any, errs: _Errors) -> tuple[dict[str, Offer], set[str]]:
 
 
 def _condition_value(
-    obj: Mapping[Any, Any], field: str, op: str, path: str, errs: _Errors
+    obj: Mapping[Any, Any], field: str, op: str, path: str, errs: check.Errors
 ) -> str | int | tuple[str, ...] | None:
-    where = _join(path, "value")
+    where = check.join(path, "value")
     value = obj.get("value")
     if field in NUMERIC_FIELDS and op not in ("gte", "lte"):
-        errs.add(_join(path, "op"), f"must be 'gte' or 'lte' for {field}")
+        errs.add(check.join(path, "op"), f"must be 'gte' or 'lte' for {field}")
         return None
     if field == "plan" and op not in ("eq", "in"):
-        errs.add(_join(path, "op"), "must be 'eq' or 'in' for plan")
+        errs.add(check.join(path, "op"), "must be 'eq' or 'in' for plan")
         return None
     if value is None:
         errs.add(where, "required")
         return None
     if op in ("gte", "lte"):
-        if not _is_int(value):
+        if not check.is_int(value):
             errs.add(where, "must be an integer")
             return None
         return int(value)
@@ -706,22 +389,22 @@ def _condition_value(
     return tuple(value)
 
 
-def _parse_condition(raw: Any, path: str, errs: _Errors) -> Condition | None:
-    obj = _as_object(raw, path, errs)
+def _parse_condition(raw: Any, path: str, errs: check.Errors) -> Condition | None:
+    obj = check.as_object(raw, path, errs)
     if obj is None:
         return None
     before = len(errs)
-    _unknown_keys(obj, _CONDITION_KEYS, path, errs)
+    check.unknown_keys(obj, _CONDITION_KEYS, path, errs)
     field = obj.get("field")
     if field is None:
-        errs.add(_join(path, "field"), "required")
+        errs.add(check.join(path, "field"), "required")
         field = None
     elif not isinstance(field, str) or not (
         field in CONDITION_FIELDS or ATTR_FIELD_RE.fullmatch(field)
     ):
-        errs.add(_join(path, "field"), "must be plan, mrr, tenure_days or attr.<key>")
+        errs.add(check.join(path, "field"), "must be plan, mrr, tenure_days or attr.<key>")
         field = None
-    op = _choice(obj, "op", path, errs, CONDITION_OPS)
+    op = check.choice(obj, "op", path, errs, CONDITION_OPS)
     if field is None or op is None:
         return None
     value = _condition_value(obj, field, op, path, errs)
@@ -732,7 +415,7 @@ def _parse_condition(raw: Any, path: str, errs: _Errors) -> Condition | None:
 
 def _parse_rules(
     raw: Any,
-    errs: _Errors,
+    errs: check.Errors,
     reason_codes: set[str],
     offer_ids: set[str],
     experiment_ids: set[str],
@@ -740,24 +423,18 @@ def _parse_rules(
     rules: list[Rule] = []
     if raw is None:
         return rules
-    items = _as_list(raw, "rules", errs, MAX_RULES)
+    items = check.as_list(raw, "rules", errs, MAX_RULES)
     if items is None:
         return rules
-    for i, item in enumerate(items):
-        path = f"rules[{i}]"
-        obj = _as_object(item, path, errs)
-        if obj is None:
-            continue
-        before = len(errs)
-        _unknown_keys(obj, _RULE_KEYS, path, errs)
-        name = _text(obj, "name", path, errs, max_len=MAX_LABEL)
+    for path, obj, before in check.objects(items, "rules", errs, _RULE_KEYS):
+        name = check.text(obj, "name", path, errs, max_len=MAX_LABEL)
         reasons = _refs(obj, "reasons", path, errs, reason_codes, "reason")
         offers = _offer_slots(obj, "offers", path, errs, offer_ids, experiment_ids)
         conditions: list[Condition] = []
         raw_conditions = obj.get("conditions")
         if raw_conditions is not None:
-            where = _join(path, "conditions")
-            cond_items = _as_list(raw_conditions, where, errs, MAX_CONDITIONS) or []
+            where = check.join(path, "conditions")
+            cond_items = check.as_list(raw_conditions, where, errs, MAX_CONDITIONS) or []
             for j, cond in enumerate(cond_items):
                 parsed = _parse_condition(cond, f"{where}[{j}]", errs)
                 if parsed is not None:
@@ -772,17 +449,17 @@ def _parse_rules(
 
 def parse_flow(data: Mapping[str, Any]) -> Flow:
     """Validate JSON-like data and build a Flow; raise FlowError listing every problem."""
-    errs = _Errors()
-    obj = _as_object(data, "flow", errs)
+    errs = check.Errors()
+    obj = check.as_object(data, "flow", errs)
     if obj is None:
         raise FlowError(errs.items)
-    _unknown_keys(obj, _TOP_KEYS, "flow", errs)
+    check.unknown_keys(obj, _TOP_KEYS, "flow", errs)
     reasons, reason_codes = _parse_reasons(obj.get("reasons"), errs)
     offers, offer_ids = _parse_offers(obj.get("offers"), errs)
     experiment_ids: set[str] = set()
     rules = _parse_rules(obj.get("rules"), errs, reason_codes, offer_ids, experiment_ids)
     default_offers = _offer_slots(obj, "default_offers", "", errs, offer_ids, experiment_ids)
-    max_offers = _int(obj, "max_offers", "", errs, 1, 5, default=2)
+    max_offers = check.integer(obj, "max_offers", "", errs, 1, 5, default=2)
     if errs.items:
         raise FlowError(errs.items)
     assert max_offers is not None

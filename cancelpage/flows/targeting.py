@@ -2,48 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import re
 from decimal import Decimal
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
+from ..vocabulary import WRITABLE_STATUSES
 from .experiments import assign_arm
-from .model import (
-    HOLDOUT,
-    WRITABLE_STATUSES,
-    Condition,
-    Experiment,
-    Flow,
-    Offer,
-    PauseOffer,
-    Rule,
-    Snapshot,
-    SwitchPlanOffer,
-)
+from .model import HOLDOUT, Condition, Experiment, Flow, Rule, Snapshot
+
+if TYPE_CHECKING:
+    from .offers import Offer
 
 # Plain decimal numbers only: float() would also take "nan", "inf" and "1_000".
 _NUMBER_RE = re.compile(r"[+-]?\d{1,30}(\.\d{1,30})?")
-
-# Billing intervals as a fraction of a month.
-_MONTHS_PER_INTERVAL: dict[str, Fraction] = {
-    "day": Fraction(12, 365),
-    "week": Fraction(12, 52),
-    "month": Fraction(1),
-    "year": Fraction(12),
-}
-
-
-def monthly_amount(amount: int, interval: str, interval_count: int) -> int:
-    """Monthly recurring revenue in minor units, rounded half up (year /12, week *52/12,
-    day *365/12)."""
-    months = _MONTHS_PER_INTERVAL.get(interval)
-    if months is None:
-        raise ValueError(f"unknown billing interval {interval!r}")
-    if interval_count < 1:
-        raise ValueError("interval_count must be at least 1")
-    # Exact arithmetic, so that e.g. 12000/year is exactly 1000/month.
-    exact = Fraction(amount) / (months * interval_count)
-    return math.floor(exact + Fraction(1, 2))
 
 
 def _number(value: object) -> Decimal | None:
@@ -86,13 +57,16 @@ def condition_holds(condition: Condition, snapshot: Snapshot) -> bool:
     if op not in ("eq", "in"):
         return False
     wanted = (expected,) if op == "eq" else expected
-    if not isinstance(wanted, tuple) or not all(isinstance(v, str) for v in wanted):
+    if not isinstance(wanted, tuple):
+        return False
+    strings = [v for v in wanted if isinstance(v, str)]
+    if len(strings) != len(wanted):
         return False
     text = str(actual)
     if condition.field == "plan":
         # Plan names are typed by hand in Stripe and in the editor: case must not matter.
-        return text.casefold() in {v.casefold() for v in wanted}
-    return text in wanted
+        return text.casefold() in {v.casefold() for v in strings}
+    return text in strings
 
 
 def rule_matches(rule: Rule, reason_code: str, snapshot: Snapshot) -> bool:
@@ -106,9 +80,7 @@ def offer_applies(offer: Offer, snapshot: Snapshot) -> bool:
     """Whether the offer can still be carried out on this subscription."""
     if offer.writes_to_stripe and snapshot.status not in WRITABLE_STATUSES:
         return False
-    if isinstance(offer, PauseOffer) and snapshot.paused:
-        return False
-    return not (isinstance(offer, SwitchPlanOffer) and offer.price_id == snapshot.price_id)
+    return offer.applies_to(snapshot)
 
 
 def choose_offers(

@@ -13,9 +13,9 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from cancelpage import create_app
-from cancelpage.cli import make_link
+from cancelpage.cli.links import make_link
 from cancelpage.extensions import db
-from cancelpage.merchants import create_merchant
+from cancelpage.merchants.store import create_merchant
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import PASSWORD, add_user
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
+from support.admin_support import PASSWORD, add_user
 from test_flow_in_chromium import CSP_LISTENER, Watch, serious_axe_findings
 
 USER = "editor@acme.example"

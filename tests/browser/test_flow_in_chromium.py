@@ -90,7 +90,8 @@ def test_path(
     watch = Watch(page)
     mode = "js" if js else "nojs"
     response = page.goto(new_link(f"{path}-{mode}"))
-    assert response is not None and response.ok
+    assert response is not None
+    assert response.ok
     headers = response.all_headers()
     assert "content-security-policy" in headers
     assert "content-security-policy-report-only" not in headers  # enforced, not just reported

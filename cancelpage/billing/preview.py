@@ -1,0 +1,147 @@
+"""The preview emulator: plausible Stripe answers synthesised from the request, so a merchant
+without a key (or the dashboard's preview) walks the whole flow with nothing sent."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cancelpage.billing.recording import RecordedRequest
+
+_SUBSCRIPTION_PATH = re.compile(r"^/v1/subscriptions/([^/]+)$")
+
+
+def _expands(params: Mapping[str, str]) -> set[str]:
+    return {v for k, v in params.items() if k == "expand" or k.startswith("expand[")}
+
+
+def _preview_subscription(subscription_id: str, expand: set[str]) -> dict[str, Any]:
+    """A plausible active monthly subscription, expanded as requested."""
+    now = int(time.time())
+    product: Any = "prod_preview"
+    if "items.data.price.product" in expand:
+        product = {"id": "prod_preview", "object": "product", "name": "Preview plan"}
+    customer: Any = "cus_preview"
+    if "customer" in expand:
+        customer = {"id": "cus_preview", "object": "customer", "preferred_locales": []}
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "customer": customer,
+        "status": "active",
+        "currency": "usd",
+        "created": now - 90 * 86400,
+        "cancel_at_period_end": False,
+        "cancel_at": None,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "trial_end": None,
+        "pause_collection": None,
+        "discounts": [],
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": "si_preview",
+                    "object": "subscription_item",
+                    "quantity": 1,
+                    "current_period_start": now - 10 * 86400,
+                    "current_period_end": now + 20 * 86400,
+                    "price": {
+                        "id": "price_preview",
+                        "object": "price",
+                        "nickname": None,
+                        "product": product,
+                        "unit_amount": 2000,
+                        "currency": "usd",
+                        "recurring": {"interval": "month", "interval_count": 1},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def apply_update(sub: dict[str, Any], params: Mapping[str, str]) -> None:
+    """Reflect the form fields of a subscription update onto a preview subscription."""
+    if "cancel_at_period_end" in params:
+        sub["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+    for key in ("feedback", "comment"):
+        if f"cancellation_details[{key}]" in params:
+            sub["cancellation_details"][key] = params[f"cancellation_details[{key}]"] or None
+    coupons = [v for k, v in sorted(params.items()) if re.fullmatch(r"discounts\[\d+]\[coupon]", k)]
+    if coupons:
+        sub["discounts"] = [
+            {
+                "id": f"di_preview_{i}",
+                "object": "discount",
+                "source": {"type": "coupon", "coupon": coupon},
+            }
+            for i, coupon in enumerate(coupons)
+        ]
+    if params.get("pause_collection") == "":
+        sub["pause_collection"] = None
+    elif "pause_collection[behavior]" in params:
+        resumes_at = params.get("pause_collection[resumes_at]")
+        sub["pause_collection"] = {
+            "behavior": params["pause_collection[behavior]"],
+            "resumes_at": int(resumes_at) if resumes_at else None,
+        }
+    if "items[0][price]" in params:
+        price = sub["items"]["data"][0]["price"]
+        price["id"] = params["items[0][price]"]
+        price["nickname"] = None
+    if params.get("trial_end", "").isdigit():
+        sub["trial_end"] = int(params["trial_end"])
+        sub["status"] = "trialing"
+        sub["items"]["data"][0]["current_period_end"] = sub["trial_end"]
+
+
+def preview_answer(req: RecordedRequest) -> tuple[int, dict[str, Any]]:
+    """Synthesise the Stripe answer to a request without sending it anywhere."""
+    params = req.params
+    match = _SUBSCRIPTION_PATH.match(req.path)
+    if match:
+        sub = _preview_subscription(match.group(1), _expands(params))
+        if req.method == "post":
+            apply_update(sub, params)
+        elif req.method == "delete":
+            apply_update(sub, params)
+            sub["status"] = "canceled"
+            sub["canceled_at"] = int(time.time())
+        return 200, sub
+    if req.method == "post" and req.path == "/v1/coupons":
+        return 200, {
+            "id": params.get("id") or "coupon_preview",
+            "object": "coupon",
+            "name": params.get("name"),
+            "percent_off": float(params["percent_off"]) if "percent_off" in params else None,
+            "amount_off": int(params["amount_off"]) if "amount_off" in params else None,
+            "currency": params.get("currency"),
+            "duration": params.get("duration", "once"),
+            "duration_in_months": (
+                int(params["duration_in_months"]) if "duration_in_months" in params else None
+            ),
+            "valid": True,
+            "created": int(time.time()),
+        }
+    if req.method == "post" and req.path == "/v1/billing_portal/sessions":
+        token = secrets.token_hex(8)
+        return 200, {
+            "id": f"bps_preview_{token}",
+            "object": "billing_portal.session",
+            "customer": params.get("customer"),
+            "return_url": params.get("return_url"),
+            "url": f"https://billing.stripe.com/p/session/preview_{token}",
+        }
+    return 404, {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "resource_missing",
+            "message": f"Preview mode has no answer for {req.method.upper()} {req.path}",
+        }
+    }

@@ -1,0 +1,65 @@
+"""Cancel sessions: one per signed link, stepped through the flow, ended by one Stripe write.
+
+- ``opening``: find or create the session of a link, its snapshot, its events
+- ``stepping``: apply a posted step to the session's state (no Stripe write)
+- ``writes``: the write claim and the final Stripe write, exactly once
+"""
+
+from __future__ import annotations
+
+from cancelpage.cancel_sessions.opening import (
+    LinkRefused,
+    by_capability,
+    capability,
+    ended,
+    flow_of,
+    live_snapshot,
+    open_link,
+    open_session,
+    preview_snapshot,
+    read_snapshot,
+    record,
+    snapshot_of,
+    snapshot_to_dict,
+)
+from cancelpage.cancel_sessions.stepping import advance, choose_locale
+from cancelpage.cancel_sessions.writes import (
+    CLAIM_SECONDS,
+    WriteResult,
+    carry_out,
+    claim,
+    ensure_coupon,
+    first_attempt_at,
+    idempotency_key,
+    release,
+    release_abandoned_claim,
+    safe_return_url,
+)
+
+__all__ = [
+    "CLAIM_SECONDS",
+    "LinkRefused",
+    "WriteResult",
+    "advance",
+    "by_capability",
+    "capability",
+    "carry_out",
+    "choose_locale",
+    "claim",
+    "ended",
+    "ensure_coupon",
+    "first_attempt_at",
+    "flow_of",
+    "idempotency_key",
+    "live_snapshot",
+    "open_link",
+    "open_session",
+    "preview_snapshot",
+    "read_snapshot",
+    "record",
+    "release",
+    "release_abandoned_claim",
+    "safe_return_url",
+    "snapshot_of",
+    "snapshot_to_dict",
+]

@@ -1,0 +1,186 @@
+"""Opening a cancel session: one per signed link, its snapshot of the subscription (read from
+Stripe once, or described by a preview link), and the session's events."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import current_app
+
+from cancelpage import flows, i18n, links
+from cancelpage.billing import SubscriptionView, gateway_for
+from cancelpage.extensions import db
+from cancelpage.merchants.store import load_flow
+from cancelpage.models import (
+    CancelSession,
+    Merchant,
+    SessionEvent,
+)
+from cancelpage.vocabulary import ENDED_STATUSES, PREVIEW_DEFAULTS
+
+
+class LinkRefused(Exception):
+    """The link cannot open a session (bad token, or the subscription is not the customer's)."""
+
+
+def open_session(token: str, purpose: str = "cancel") -> CancelSession:
+    """Find or create the one session of a signed link. Reads Stripe at most once; never writes."""
+    slug = links.peek_merchant(token)
+    merchant = db.session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
+    if merchant is None:
+        raise links.BadLink
+    payload = links.verify(token, merchant.link_secrets, purpose, merchant.link_max_age)
+    if payload.subscription is None:
+        raise links.BadLink
+    link_digest = links.digest(token)
+    existing = db.session.scalar(
+        sa.select(CancelSession).where(CancelSession.link_digest == link_digest)
+    )
+    if existing is not None:
+        # Re-derive in case SECRET_KEY was rotated since the session began (a write only then:
+        # this is every repeated click on the link).
+        current = links.digest(capability(token))
+        if existing.capability_digest != current:
+            existing.capability_digest = current
+            db.session.commit()
+        return existing
+    snapshot = read_snapshot(merchant, payload)
+    session = CancelSession(
+        merchant=merchant,
+        link_digest=link_digest,
+        capability_digest=links.digest(capability(token)),
+        purpose=purpose,
+        customer_id=payload.customer,
+        subscription_id=payload.subscription,
+        return_url=payload.return_url,
+        attributes=dict(payload.attributes),
+        locale=i18n.supported(payload.locale),
+        live=merchant.live and not payload.preview,
+        snapshot=snapshot,
+        state=flows.State().to_dict(),
+        flow_version_id=merchant.flow_version_id,
+    )
+    db.session.add(session)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        # The same link opened twice at once (mail scanner and human): the other one won.
+        db.session.rollback()
+        return db.session.scalars(
+            sa.select(CancelSession).where(CancelSession.link_digest == link_digest)
+        ).one()
+    record(session, "opened", live=session.live)
+    db.session.commit()
+    return session
+
+
+def open_link(token: str) -> CancelSession:
+    """Cancel links (from the merchant's app) and save links (from our emails) share /c/."""
+    try:
+        return open_session(token, "cancel")
+    except links.BadLink:
+        return open_session(token, "save")
+
+
+def capability(token: str) -> str:
+    return links.capability_for(token, current_app.config["SECRET_KEY"])
+
+
+def by_capability(capability: str) -> CancelSession | None:
+    # Every step page needs the merchant too: one round trip instead of two.
+    return db.session.scalar(
+        sa.select(CancelSession)
+        .options(so.joinedload(CancelSession.merchant))
+        .where(CancelSession.capability_digest == links.digest(capability))
+    )
+
+
+def read_snapshot(merchant: Merchant, payload: links.LinkPayload) -> dict[str, Any]:
+    """Live: one read of the subscription, which must belong to the signed customer."""
+    if not merchant.live or payload.preview:
+        return preview_snapshot(payload.attributes)
+    assert payload.subscription is not None
+    view = gateway_for(merchant).read_subscription(payload.subscription)
+    if view.customer != payload.customer:
+        raise LinkRefused("subscription does not belong to the signed customer")
+    return live_snapshot(view, payload.attributes)
+
+
+def live_snapshot(view: SubscriptionView, attributes: dict[str, str] | Any) -> dict[str, Any]:
+    now = datetime.now(UTC).timestamp()
+    snapshot = flows.Snapshot(
+        status=view.status,
+        plan=view.plan_name,
+        price_id=view.price_id,
+        amount=view.unit_amount * view.quantity,
+        currency=view.currency,
+        interval=view.interval,
+        interval_count=view.interval_count,
+        mrr=flows.monthly_amount(
+            view.unit_amount * view.quantity, view.interval, view.interval_count
+        ),
+        tenure_days=max(0, int((now - view.created) // 86400)),
+        period_end=view.current_period_end,
+        cancel_at_period_end=view.cancel_at_period_end,
+        paused=view.paused,
+        trial_end=view.trial_end,
+        attributes=dict(attributes),
+    )
+    extra = {"item_id": view.item_id, "preferred_locales": list(view.preferred_locales)}
+    return {**snapshot_to_dict(snapshot), **extra}
+
+
+def preview_snapshot(attributes: Any) -> dict[str, Any]:
+    """Preview: the subscription as the link's attributes describe it, with sensible defaults."""
+    attrs = {**PREVIEW_DEFAULTS, **dict(attributes)}
+    mrr = _int(attrs.get("mrr"), 2900)
+    period_end = datetime.now(UTC) + timedelta(days=_int(attrs.get("period_days"), 18))
+    snapshot = flows.Snapshot(
+        status=attrs.get("status", "active"),
+        plan=attrs["plan"],
+        price_id=attrs.get("price_id", "price_preview"),
+        amount=mrr,
+        currency=attrs["currency"].lower(),
+        mrr=mrr,
+        tenure_days=_int(attrs.get("tenure_days"), 180),
+        period_end=int(period_end.timestamp()),
+        cancel_at_period_end=attrs.get("cancel_at_period_end") == "true",
+        attributes=dict(attributes),
+    )
+    locales = [tag.strip() for tag in attrs.get("preferred_locales", "").split(",") if tag.strip()]
+    return {**snapshot_to_dict(snapshot), "item_id": "si_preview", "preferred_locales": locales}
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def snapshot_to_dict(snapshot: flows.Snapshot) -> dict[str, Any]:
+    data = dataclasses.asdict(snapshot)
+    data["attributes"] = dict(snapshot.attributes)
+    return data
+
+
+def snapshot_of(session: CancelSession) -> flows.Snapshot:
+    names = {f.name for f in dataclasses.fields(flows.Snapshot)}
+    return flows.Snapshot(**{k: v for k, v in session.snapshot.items() if k in names})
+
+
+def ended(session: CancelSession) -> bool:
+    """Nothing left to cancel or save: the subscription is already over."""
+    return session.snapshot.get("status") in ENDED_STATUSES
+
+
+def flow_of(session: CancelSession) -> flows.Flow:
+    return load_flow(session.merchant, session.flow_version_id)
+
+
+def record(session: CancelSession, kind: str, **data: Any) -> None:
+    db.session.add(SessionEvent(session=session, kind=kind, data=data))

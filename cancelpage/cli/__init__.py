@@ -1,0 +1,37 @@
+"""Every `flask --app cancelpage ...` command, one module per group; registered in create_app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from cancelpage.cli import (
+    analytics,
+    cards,
+    demo,
+    email,
+    keys,
+    links,
+    merchant,
+    translations,
+    users,
+    worker,
+)
+
+
+def init_app(app: Flask) -> None:
+    """Add every command and group to ``app.cli``."""
+    for command in (
+        demo.init_db_command,
+        demo.demo_command,
+        links.link_command,
+        merchant.merchant_group,
+        users.user_group,
+        keys.keys_group,
+        worker.worker_command,
+        email.email_group,
+        cards.cards_group,
+        cards.cases_command,
+        analytics.analytics_group,
+        translations.translations_group,
+    ):
+        app.cli.add_command(command)

@@ -1,0 +1,221 @@
+"""The hosted cancel page: link -> survey -> offer(s) -> confirm -> done."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from cancelpage import cancel_sessions, flows, i18n, links
+from cancelpage.billing import StripeRejected, StripeUnavailable
+from cancelpage.cancel_sessions import LinkRefused
+from cancelpage.extensions import limiter
+from cancelpage.merchants.store import by_slug
+from cancelpage.models import CancelSession
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
+from cancelpage.web.rendering import render, see_other, wants_fragment
+
+bp = Blueprint("cancel", __name__)
+
+ERROR_MESSAGES = {
+    ("reason", "required"): _l("Please choose a reason."),
+    ("reason", "unknown"): _l("Please choose one of the reasons listed."),
+    ("comment", "too_long"): _l("Please keep your comment under 2,000 characters."),
+    ("action", "invalid"): _l("Please use one of the buttons below."),
+    ("offer", "invalid"): _l("This offer is no longer available. Please choose another option."),
+}
+STEP_TEMPLATES = {
+    "survey": "cancel/survey.html",
+    "offer": "cancel/offer.html",
+    "confirm": "cancel/confirm.html",
+    "done": "cancel/done.html",
+}
+
+
+def link_key() -> str:
+    """Rate-limit key for one link and its session: a digest, never the token itself."""
+    args = request.view_args or {}
+    cap = cancel_sessions.capability(args["token"]) if "token" in args else args.get("cap", "")
+    return "link:" + links.digest(str(cap))
+
+
+# Every customer request counts against its address and against its link (docs/RELIABILITY.md 26).
+per_ip = limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_PER_IP"], scope="customer-ip")
+per_link = limiter.shared_limit(
+    lambda: current_app.config["RATE_LIMIT_PER_LINK"], scope="customer-link", key_func=link_key
+)
+
+
+def invalid_link() -> Response:
+    """One page and status for every unusable token or capability: it reveals nothing."""
+    return render("cancel/invalid.html", "step", status=404, merchant=None)
+
+
+@bp.get("/c/<token>")
+@per_ip
+@per_link
+def open_link(token: str) -> Response:
+    """Follow a signed link: find or open its session (GET never writes to Stripe)."""
+    try:
+        cancel_sessions.open_link(token)
+    except (links.BadLink, LinkRefused, StripeRejected):
+        i18n.prefer(link=links.peek_locale(token))
+        return invalid_link()
+    except StripeUnavailable:
+        i18n.prefer(link=links.peek_locale(token))
+        return render("cancel/unavailable.html", "step", status=503, merchant=None)
+    return see_other(url_for(".show", cap=cancel_sessions.capability(token)))
+
+
+def load(cap: str) -> CancelSession | None:
+    session = cancel_sessions.by_capability(cap)
+    if session is not None:
+        g.cancel_session = session
+        i18n.prefer(
+            link=session.locale,
+            customer=session.snapshot.get("preferred_locales") or (),
+            merchant=session.merchant.default_locale,
+        )
+    return session
+
+
+@bp.get("/s/<cap>")
+@per_ip
+@per_link
+def show(cap: str) -> Response:
+    """The session's current step as a full page (or fragment for htmx)."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    return render_current(session, cap)
+
+
+@bp.post("/s/<cap>/<step>")
+@per_ip
+@per_link
+def submit(cap: str, step: str) -> Response:
+    """One step's form: validate, advance, and at the end carry out the choice once."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    if session.outcome is not None or cancel_sessions.ended(session) or step not in flows.STEPS:
+        return after_post(session, cap)
+    form = {key: request.form.get(key, "") for key in request.form}
+    transition = cancel_sessions.advance(session, step, form)
+    if transition.errors:
+        return render_current(session, cap, errors=transition.errors)
+    if transition.effect is not None:
+        return finish(session, cap, transition.effect, step)
+    return after_post(session, cap)
+
+
+@bp.post("/s/<cap>/keep")
+@per_ip
+@per_link
+def keep(cap: str) -> Response:
+    """Keep a subscription that is already scheduled to end (undo the scheduled cancel)."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    if session.outcome is not None or not cancel_sessions.snapshot_of(session).cancel_at_period_end:
+        return after_post(session, cap)
+    return finish(session, cap, flows.KeepSubscription(), "keep")
+
+
+@bp.post("/s/<cap>/locale")
+@per_ip
+@per_link
+def set_locale(cap: str) -> Response:
+    """The language switcher: the choice sticks to the session; the step stays where it was."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    cancel_sessions.choose_locale(session, request.form.get("locale"))
+    return see_other(url_for(".show", cap=cap))
+
+
+def finish(session: CancelSession, cap: str, effect: flows.Effect, step: str) -> Response:
+    result = cancel_sessions.carry_out(session, effect, step)
+    if result.error is not None:
+        return render_current(session, cap, failure=result.error)
+    if result.busy:
+        return render("cancel/busy.html", "step", **context(session, cap))
+    if result.redirect_url:
+        return see_other(result.redirect_url)
+    return after_post(session, cap)
+
+
+def after_post(session: CancelSession, cap: str) -> Response:
+    """Plain form: 303 to the step page. htmx: the next step's fragment, 200."""
+    if wants_fragment():
+        return render_current(session, cap)
+    return see_other(url_for(".show", cap=cap))
+
+
+def render_current(
+    session: CancelSession,
+    cap: str,
+    errors: dict[str, str] | None = None,
+    failure: Exception | None = None,
+) -> Response:
+    ctx = context(session, cap)
+    ctx["errors"] = {
+        field: ERROR_MESSAGES.get((field, code), _l("Please check this field."))
+        for field, code in (errors or {}).items()
+    }
+    ctx["failure"] = failure
+    ctx["retryable"] = isinstance(failure, StripeUnavailable)
+    if session.outcome is None and cancel_sessions.ended(session):
+        return render("cancel/ended.html", "step", **ctx)
+    step = ctx["state"].step if session.outcome is None else "done"
+    return render(STEP_TEMPLATES[step], "step", **ctx)
+
+
+def context(session: CancelSession, cap: str) -> dict[str, Any]:
+    """Everything a step's block reads; templates set nothing of their own."""
+    flow = cancel_sessions.flow_of(session)
+    state = flows.State.from_dict(session.state)
+    snapshot = cancel_sessions.snapshot_of(session)
+    offer_id = state.current_offer_id()
+    locale = i18n.current()
+    return {
+        "locale": locale,
+        "languages": i18n.language_choices(),
+        "texts": i18n.MerchantTexts(session.merchant, locale),
+        "merchant": session.merchant,
+        "session": session,
+        "cap": cap,
+        "flow": flow,
+        "state": state,
+        "snapshot": snapshot,
+        "offer": flow.offers.get(offer_id) if offer_id else None,
+        "offer_number": state.offer_index + 1,
+        "offer_count": len(state.offer_ids),
+        "accepted": flow.offers.get(session.accepted_offer or ""),
+        "period_end": _date(snapshot.period_end),
+        "resumes_at": _date(session.outcome_detail.get("resumes_at")),
+        "free_until": _date(session.outcome_detail.get("free_until")),
+        "ends_now": session.merchant.cancel_mode == "immediately",
+        "return_url": cancel_sessions.safe_return_url(session),
+        "writes": session.writes if not session.live else [],
+        "errors": {},
+        "form": request.form,
+        "failure": None,
+        "retryable": False,
+    }
+
+
+def _date(ts: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts else None
+
+
+@bp.get("/brand/<slug>.css")
+def brand_css(slug: str) -> Response:
+    """The merchant's colour as a stylesheet, so pages need no inline style (strict CSP)."""
+    merchant = by_slug(slug)
+    colour = merchant.brand_color if merchant else DEFAULT_BRAND_COLOR
+    response = current_app.response_class(f":root{{--brand:{colour}}}\n", mimetype="text/css")
+    response.cache_control.max_age = 300
+    return response

@@ -1,0 +1,242 @@
+"""Customer pages reached from recovery emails: card update hand-off and unsubscribe.
+
+GET never changes anything and never calls Stripe (mail scanners prefetch links); the action
+is a POST from the page's button, or the one-click POST of RFC 8058 for unsubscribing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, request, url_for
+
+from cancelpage import i18n, links
+from cancelpage.billing import BillingError, StripeUnavailable, gateway_for
+from cancelpage.extensions import db
+from cancelpage.i18n import formats
+from cancelpage.merchants.store import by_slug
+from cancelpage.models import Merchant, OutboxEmail, RecoveryCase, StripeWrite
+from cancelpage.recovery import emails, outbox
+from cancelpage.web.rendering import render, see_other
+
+bp = Blueprint("recovery", __name__)
+
+# Clicks within this long of loading the card page share one portal session (double click);
+# a later click gets a fresh one, since portal sessions are short-lived.
+CARD_CLICK_WINDOW = 240
+
+
+def invalid_link() -> Response:
+    return render("cancel/invalid.html", "step", status=404, merchant=None)
+
+
+# ---- card update -----------------------------------------------------------------------------
+
+
+@bp.get("/card/<token>")
+def card(token: str) -> Response:
+    """A branded page with one button to the secure card form."""
+    found = open_card_link(token)
+    if found is None:
+        return invalid_link()
+    return render("recovery/card.html", "step", **card_context(*found, token))
+
+
+@bp.post("/card/<token>")
+def card_submit(token: str) -> Response:
+    """Create a billing-portal session (payment_method_update) and send the customer there."""
+    found = open_card_link(token)
+    if found is None:
+        return invalid_link()
+    merchant, case = found
+    try:
+        url = portal_for(merchant, case, request.form.get("nonce", ""))
+    except BillingError as error:
+        return render("recovery/card.html", "step", **card_context(*found, token, failure=error))
+    return see_other(url)
+
+
+@bp.get("/card/done/<slug>")
+def card_done(slug: str) -> Response:
+    """Where the billing portal sends the customer back when the merchant set no return URL."""
+    merchant = by_slug(slug)
+    if merchant is None:
+        return invalid_link()
+    return render("recovery/card_done.html", "step", merchant=merchant)
+
+
+def open_card_link(token: str) -> tuple[Merchant, RecoveryCase] | None:
+    """The merchant and case a card-update token names, or None for any unusable token."""
+    payload = verified(token, "card_update")
+    if payload is None or not (payload[1].ref or "").isdigit():
+        return None
+    merchant, data = payload
+    case = db.session.get(RecoveryCase, int(data.ref or 0))
+    if case is None or case.merchant_id != merchant.id or case.customer_id != data.customer:
+        return None
+    return merchant, case
+
+
+def card_context(
+    merchant: Merchant, case: RecoveryCase, token: str, failure: BillingError | None = None
+) -> dict[str, Any]:
+    owed = case.kind == "payment_failed" and case.status == "open" and case.amount_due
+    return {
+        "merchant": merchant,
+        "case": case,
+        "token": token,
+        "amount": formats.money(case.amount_due or 0, case.currency or "") if owed else None,
+        "nonce": f"{int(time.time())}.{secrets.token_urlsafe(12)}",
+        "failure": failure,
+        "retryable": isinstance(failure, StripeUnavailable),
+    }
+
+
+def card_update_key(case: RecoveryCase, nonce: str, now: int) -> str:
+    """One key per page view: a double click reuses it, a stale or forged nonce gets its own."""
+    stamp, _, rand = nonce.partition(".")
+    fresh = stamp.isdigit() and 0 <= now - int(stamp) <= CARD_CLICK_WINDOW and 8 <= len(rand) <= 32
+    if not fresh:
+        nonce = f"{now}.{secrets.token_urlsafe(12)}"
+    material = f"card_update|{case.merchant_id}|{case.id}|{nonce}"
+    return "cancelpage-card-" + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def card_return_url(merchant: Merchant) -> str:
+    if merchant.default_return_url:
+        return merchant.default_return_url
+    base = current_app.config["PUBLIC_BASE_URL"]
+    return base + url_for("recovery.card_done", slug=merchant.slug)
+
+
+def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
+    """A portal session deep-linked to updating the payment method; recorded like every write."""
+    key = card_update_key(case, nonce, int(time.time()))
+    row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
+    if row is None:
+        row = StripeWrite(
+            merchant_id=merchant.id,
+            idempotency_key=key,
+            operation="portal_payment_method_update",
+            preview=not merchant.live,
+            attempts=0,
+        )
+        db.session.add(row)
+    row.attempts += 1
+    db.session.commit()
+    gateway = gateway_for(merchant)
+    seen = len(gateway.recorded)
+    try:
+        url = gateway.portal_url(
+            case.customer_id,
+            return_url=card_return_url(merchant),
+            flow="payment_method_update",
+            idempotency_key=key,
+        )
+    except BillingError as error:
+        row.status = "unknown" if isinstance(error, StripeUnavailable) else "failed"
+        row.error = str(error)[:1000]
+        db.session.commit()
+        raise
+    row.status, row.error = "succeeded", None
+    row.requests = [
+        {
+            "method": r.method.upper(),
+            "path": r.path,
+            "params": dict(r.params),
+            "idempotency_key": r.idempotency_key,
+        }
+        for r in gateway.recorded[seen:]
+    ]
+    db.session.commit()
+    return url
+
+
+# ---- unsubscribe -----------------------------------------------------------------------------
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe(token: str) -> Response:
+    """Ask before unsubscribing (a GET changes nothing)."""
+    found = open_unsubscribe_link(token)
+    if found is None:
+        return invalid_link()
+    merchant, row = found
+    done = outbox.is_suppressed(merchant.id, row.to_address or "")
+    return render(
+        "recovery/unsubscribe.html", "step", **unsubscribe_context(merchant, row, token, done)
+    )
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe_submit(token: str) -> Response:
+    """Unsubscribe: the page's button, or a mail client's one-click POST (RFC 8058)."""
+    found = open_unsubscribe_link(token)
+    if found is None:
+        return invalid_link()
+    merchant, row = found
+    outbox.suppress(merchant.id, row.to_address or "")
+    db.session.commit()
+    if request.form.get("List-Unsubscribe") == "One-Click":
+        return render(
+            "recovery/unsubscribe.html", "step", **unsubscribe_context(merchant, row, token, True)
+        )
+    return see_other(url_for(".unsubscribe", token=token))
+
+
+def open_unsubscribe_link(token: str) -> tuple[Merchant, OutboxEmail] | None:
+    """The token names an outbox row (the address lives there, never in the link)."""
+    payload = verified(token, "unsubscribe", max_age=emails.UNSUBSCRIBE_MAX_AGE)
+    if payload is None or not (payload[1].ref or "").isdigit():
+        return None
+    merchant, data = payload
+    row = db.session.get(OutboxEmail, int(data.ref or 0))
+    if row is None or row.merchant_id != merchant.id or not row.to_address:
+        return None
+    return merchant, row
+
+
+def masked(address: str) -> str:
+    name, _, domain = address.partition("@")
+    return f"{name[:1]}•••@{domain}"
+
+
+def unsubscribe_context(
+    merchant: Merchant, row: OutboxEmail, token: str, done: bool
+) -> dict[str, Any]:
+    return {
+        "merchant": merchant,
+        "token": token,
+        "done": done,
+        "address": masked(row.to_address or ""),
+    }
+
+
+# ---- shared ----------------------------------------------------------------------------------
+
+
+@bp.get("/email/test-link")
+def test_link() -> Response:
+    """Where the buttons of test emails lead: nothing to act on."""
+    return render("recovery/test_link.html", "step", merchant=None)
+
+
+def verified(
+    token: str, purpose: str, max_age: int | None = None
+) -> tuple[Merchant, links.LinkPayload] | None:
+    try:
+        merchant = by_slug(links.peek_merchant(token))
+        if merchant is None:
+            return None
+        payload = links.verify(
+            token, merchant.link_secrets, purpose, max_age or merchant.link_max_age
+        )
+    except links.BadLink:
+        return None
+    # The page speaks the email's language (then the browser's, then the merchant's).
+    i18n.prefer(link=payload.locale, merchant=merchant.default_locale)
+    return merchant, payload

@@ -1,0 +1,53 @@
+"""Languages: choosing the customer's, compiling the catalogs, merchant text per locale."""
+
+from __future__ import annotations
+
+from cancelpage.i18n.languages import (
+    DOMAIN,
+    LANGUAGE_NAMES,
+    SOURCE_LOCALE,
+    SOURCE_TEXT,
+    SUPPORTED_LOCALES,
+    TRANSLATIONS_DIR,
+    Babel,
+    CatalogDomain,
+    LocaleHints,
+    MerchantTexts,
+    builtin,
+    catalog_path,
+    compile_catalogs,
+    current,
+    init_app,
+    language_choices,
+    localized,
+    pick,
+    prefer,
+    resolve_locale,
+    select_locale,
+    supported,
+)
+
+__all__ = [
+    "DOMAIN",
+    "LANGUAGE_NAMES",
+    "SOURCE_LOCALE",
+    "SOURCE_TEXT",
+    "SUPPORTED_LOCALES",
+    "TRANSLATIONS_DIR",
+    "Babel",
+    "CatalogDomain",
+    "LocaleHints",
+    "MerchantTexts",
+    "builtin",
+    "catalog_path",
+    "compile_catalogs",
+    "current",
+    "init_app",
+    "language_choices",
+    "localized",
+    "pick",
+    "prefer",
+    "resolve_locale",
+    "select_locale",
+    "supported",
+]

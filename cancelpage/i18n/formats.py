@@ -1,0 +1,54 @@
+"""Saying things in the customer's language: amounts of money, and the engine's messages (an
+offer's terms and accept label, declared with the offer kind in cancelpage.flows.offers)."""
+
+from __future__ import annotations
+
+from babel.numbers import get_currency_precision
+from flask import Flask
+from flask_babel import format_currency, format_percent, get_translations
+from markupsafe import Markup
+
+from cancelpage import flows
+
+
+def money(amount: int, currency: str) -> str:
+    """Minor units to a localised amount (zero-decimal currencies such as JPY included)."""
+    code = (currency or "usd").upper()
+    return str(format_currency(amount / 10 ** get_currency_precision(code), code))
+
+
+def _value(value: str | int | flows.Percent | flows.Money) -> str | int:
+    if isinstance(value, flows.Percent):
+        return str(format_percent(value.value))
+    if isinstance(value, flows.Money):
+        return money(value.amount, value.currency)
+    return value
+
+
+def say(message: flows.Message) -> Markup:
+    """The message translated, its values formatted and escaped (as Jinja's own _() does)."""
+    translations = get_translations()
+    values = {name: _value(value) for name, value in message.values.items()}
+    if message.plural is None:
+        text = translations.ugettext(message.text)
+    else:
+        count = message.count or 0
+        text = translations.ungettext(message.text, message.plural, count)
+        values.setdefault("num", count)
+    return Markup(text) % values if values else Markup(text)
+
+
+def offer_terms(offer: flows.Offer, snapshot: flows.Snapshot) -> Markup:
+    """What the customer gets from the offer, in one sentence ("" when the offer says it)."""
+    terms = offer.terms(snapshot)
+    return say(terms) if terms is not None else Markup("")
+
+
+def accept_label(offer: flows.Offer) -> Markup:
+    """The offer's accept button."""
+    return say(flows.Message(offer.accept_label))
+
+
+def init_app(app: Flask) -> None:
+    """Make the helpers available to every template."""
+    app.jinja_env.globals.update(offer_terms=offer_terms, accept_label=accept_label)

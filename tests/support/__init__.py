@@ -1,0 +1,1 @@
+"""Helpers shared by the test packages: Stripe fixtures, mail, recovery, the dashboard."""
