@@ -37,8 +37,8 @@ from cancelpage.merchants.store import by_slug
 from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent
 
 sys.path.insert(0, str(ROOT / "tests"))
-import recovery_support as rs
-import stripe_support as ss
+from support import recovery_support as rs
+from support import stripe_support as ss
 
 SECRET = "whsec_bench_webhook_secret"
 PATH = "/webhooks/stripe/acme"
