@@ -229,9 +229,14 @@ class StripeWrite(db.Model):
     idempotency_key: so.Mapped[str] = so.mapped_column(sa.String(255), unique=True)
     operation: so.Mapped[str] = so.mapped_column(sa.String(40))
     preview: so.Mapped[bool] = so.mapped_column(default=False)
-    # pending | succeeded | failed | unknown
+    # pending (stored, maybe sent) | unknown (no answer) | failed (an answer, not yet checked
+    # against a read) | not_applied (checked: nothing changed) | succeeded
     status: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending")
-    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)  # times sent under this key
+    # A session's final write: which attempt of the session (a new one gets a new key), and the
+    # intent stored before sending: the exact arguments and what it means once in place.
+    attempt: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
+    intent: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON(none_as_null=True))
     # The requests as sent on the wire (method, path, params); filled in preview mode.
     requests: so.Mapped[list[dict[str, Any]]] = so.mapped_column(sa.JSON, default=list)
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)

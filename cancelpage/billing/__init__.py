@@ -20,7 +20,14 @@ from cancelpage.billing.errors import (
     StripeRejected,
     StripeUnavailable,
 )
-from cancelpage.billing.gateway import API_VERSION, Gateway, default_gateway_factory, gateway_for
+from cancelpage.billing.gateway import (
+    API_VERSION,
+    Gateway,
+    SubscriptionWrite,
+    default_gateway_factory,
+    gateway_for,
+    in_place,
+)
 from cancelpage.billing.keys import REQUIRED_PERMISSIONS, KeyCheck, KeyPermission, check_key
 from cancelpage.billing.recording import RecordedRequest, RecordingHTTPClient
 from cancelpage.billing.values import (
@@ -51,11 +58,13 @@ __all__ = [
     "StripeRejected",
     "StripeUnavailable",
     "SubscriptionView",
+    "SubscriptionWrite",
     "WebhookEvent",
     "card_from_source",
     "check_key",
     "default_gateway_factory",
     "gateway_for",
+    "in_place",
     "invoice_view",
     "subscription_view",
     "verify_webhook",

@@ -24,6 +24,15 @@ class BillingError(Exception):
         self.http_status = http_status
         self.request_id = request_id
 
+    @property
+    def final_answer(self) -> bool:
+        """Stripe answered, and the same request under the same key would get the same failure:
+        Stripe keeps the first result per key for 24 h (500s included) and refuses the same
+        parameters again. Only a new attempt (a new key) can succeed. No answer (timeout,
+        dropped connection), 409 (the key's first request is still running) and 429 (not run)
+        leave the outcome open: the same request under the same key settles it."""
+        return self.http_status is not None and self.http_status not in (409, 429)
+
 
 class StripeUnavailable(BillingError):
     """Timeout, connection error, 5xx or 429: the outcome is unknown, retry with the same key."""

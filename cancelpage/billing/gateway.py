@@ -6,8 +6,8 @@ key, so a retried click or a retried network call is applied at most once by Str
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Literal, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import stripe
 from flask import current_app
@@ -58,6 +58,42 @@ DEFAULT_TIMEOUT = 10.0  # seconds; well under gunicorn's 30 s worker timeout
 # customer locales, product name for the plan, and coupon ids behind the discount ids.
 _SUBSCRIPTION_EXPAND = ["customer", "items.data.price.product", "discounts"]
 
+# The subscription writes Gateway.perform sends from stored arguments (a cancel session's one
+# final write); in_place tells from a fresh read whether one of them is in Stripe.
+SubscriptionWrite = Literal[
+    "apply_discount",
+    "pause",
+    "switch_price",
+    "extend_trial",
+    "cancel_at_period_end",
+    "cancel_now",
+    "undo_cancel",
+]
+
+
+def in_place(
+    view: SubscriptionView, operation: SubscriptionWrite, arguments: Mapping[str, Any]
+) -> bool:
+    """Whether a fresh read of the subscription shows the write (its ``keep`` part included)."""
+    if arguments.get("keep") and view.cancel_at_period_end:
+        return False
+    match operation:
+        case "apply_discount":
+            return str(arguments["coupon_id"]) in view.discount_coupons
+        case "pause":
+            return view.paused
+        case "switch_price":
+            return view.price_id == str(arguments["price_id"])
+        case "extend_trial":
+            return view.trial_end == int(arguments["trial_end"])
+        case "cancel_at_period_end":
+            return view.cancel_at_period_end or view.status == "canceled"
+        case "cancel_now":
+            return view.status == "canceled"
+        case "undo_cancel":
+            return not view.cancel_at_period_end
+
+
 # What Gateway.probe can read, one per permission a merchant's key needs (see billing.keys).
 ProbedResource = Literal[
     "subscriptions", "customers", "coupons", "prices", "products", "billing_portal"
@@ -75,6 +111,14 @@ def _stripe_call(fn: Callable[[], _T]) -> _T:
     except stripe.StripeError as err:
         # The Stripe exception carries the raw body; ours carries a redacted summary only.
         raise translate(err) from None
+
+
+def _keeping(params: SubscriptionUpdateParams, keep: bool) -> SubscriptionUpdateParams:
+    """With ``keep``, the same update also clears a scheduled cancel: an offer accepted on a
+    subscription that was set to end is one request, so it is in place wholly or not at all."""
+    if keep:
+        params["cancel_at_period_end"] = False
+    return params
 
 
 def _cancellation_details(
@@ -255,12 +299,11 @@ class Gateway:
         return coupon.id or coupon_id
 
     def apply_discount(
-        self, subscription_id: str, coupon_id: str, *, idempotency_key: str
+        self, subscription_id: str, coupon_id: str, *, keep: bool = False, idempotency_key: str
     ) -> SubscriptionView:
         """Replace the subscription's discounts with this coupon (never stack offers)."""
-        return self._update(
-            subscription_id, {"discounts": [{"coupon": coupon_id}]}, idempotency_key
-        )
+        params: SubscriptionUpdateParams = {"discounts": [{"coupon": coupon_id}]}
+        return self._update(subscription_id, _keeping(params, keep), idempotency_key)
 
     def pause(
         self,
@@ -268,13 +311,14 @@ class Gateway:
         *,
         resumes_at: int,
         behavior: PauseBehavior,
+        keep: bool = False,
         idempotency_key: str,
     ) -> SubscriptionView:
         """Pause payment collection until ``resumes_at``."""
         params: SubscriptionUpdateParams = {
             "pause_collection": {"behavior": behavior, "resumes_at": resumes_at}
         }
-        return self._update(subscription_id, params, idempotency_key)
+        return self._update(subscription_id, _keeping(params, keep), idempotency_key)
 
     def resume(self, subscription_id: str, *, idempotency_key: str) -> SubscriptionView:
         """Resume payment collection now (an empty string clears pause_collection)."""
@@ -287,6 +331,7 @@ class Gateway:
         item_id: str,
         price_id: str,
         proration_behavior: ProrationBehavior,
+        keep: bool = False,
         idempotency_key: str,
     ) -> SubscriptionView:
         """Move the given item to another price."""
@@ -294,14 +339,14 @@ class Gateway:
             "items": [{"id": item_id, "price": price_id}],
             "proration_behavior": proration_behavior,
         }
-        return self._update(subscription_id, params, idempotency_key)
+        return self._update(subscription_id, _keeping(params, keep), idempotency_key)
 
     def extend_trial(
-        self, subscription_id: str, *, trial_end: int, idempotency_key: str
+        self, subscription_id: str, *, trial_end: int, keep: bool = False, idempotency_key: str
     ) -> SubscriptionView:
         """Give a free period until ``trial_end`` without prorating."""
         params: SubscriptionUpdateParams = {"trial_end": trial_end, "proration_behavior": "none"}
-        return self._update(subscription_id, params, idempotency_key)
+        return self._update(subscription_id, _keeping(params, keep), idempotency_key)
 
     def cancel_at_period_end(
         self,
@@ -341,6 +386,57 @@ class Gateway:
     def undo_cancel(self, subscription_id: str, *, idempotency_key: str) -> SubscriptionView:
         """Keep the subscription: clear a scheduled cancellation."""
         return self._update(subscription_id, {"cancel_at_period_end": False}, idempotency_key)
+
+    def perform(
+        self,
+        operation: SubscriptionWrite,
+        subscription_id: str,
+        arguments: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+    ) -> SubscriptionView:
+        """One stored subscription write, sent: the same operation and arguments always make the
+        same request, so a retry under the same key is exactly the request Stripe expects."""
+        args, key, keep = arguments, idempotency_key, bool(arguments.get("keep"))
+        match operation:
+            case "apply_discount":
+                return self.apply_discount(
+                    subscription_id, str(args["coupon_id"]), keep=keep, idempotency_key=key
+                )
+            case "pause":
+                return self.pause(
+                    subscription_id,
+                    resumes_at=int(args["resumes_at"]),
+                    behavior=args["behavior"],
+                    keep=keep,
+                    idempotency_key=key,
+                )
+            case "switch_price":
+                return self.switch_price(
+                    subscription_id,
+                    item_id=str(args["item_id"]),
+                    price_id=str(args["price_id"]),
+                    proration_behavior=args["proration_behavior"],
+                    keep=keep,
+                    idempotency_key=key,
+                )
+            case "extend_trial":
+                return self.extend_trial(
+                    subscription_id,
+                    trial_end=int(args["trial_end"]),
+                    keep=keep,
+                    idempotency_key=key,
+                )
+            case "cancel_at_period_end" | "cancel_now":
+                cancel = self.cancel_at_period_end if operation != "cancel_now" else self.cancel_now
+                return cancel(
+                    subscription_id,
+                    feedback=args.get("feedback"),
+                    comment=args.get("comment"),
+                    idempotency_key=key,
+                )
+            case "undo_cancel":
+                return self.undo_cancel(subscription_id, idempotency_key=key)
 
     def portal_url(
         self,

@@ -1,13 +1,26 @@
-"""The final write: claim the session, then carry out the customer's choice in Stripe exactly once
-(docs/RELIABILITY.md 13-15)."""
+"""The final write: what the customer chose, in Stripe once, and never told otherwise than Stripe
+holds (docs/RELIABILITY.md 13-15).
+
+A choice becomes an *intent* before anything is sent: a row with the gateway operation, its exact
+arguments, the idempotency key and the outcome it means once in place. The key is derived from
+the link and the attempt number, following Stripe's rules: Stripe keeps the first result per key
+for 24 h (500s included) and refuses the key with other parameters. So:
+
+- no answer (timeout, dropped connection, 409, 429): the outcome is open; only the same request
+  under the same key settles it ("Try again"), and a read that shows it in place does too;
+- an answer that is a failure: a read decides; not in place, the intent is closed and the next
+  try is a new attempt with a new key (the customer may also choose again, say with another
+  reason or comment);
+- while an intent is open the session accepts no other effect, and every request to the
+  session first settles it (``settle``), so the page never contradicts Stripe.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app, g
@@ -16,38 +29,61 @@ from cancelpage import flows, links
 from cancelpage.billing import (
     BillingError,
     Gateway,
-    StripeUnavailable,
-    SubscriptionView,
+    SubscriptionWrite,
     gateway_for,
+    in_place,
 )
 from cancelpage.cancel_sessions.opening import record, snapshot_of
 from cancelpage.extensions import db
-from cancelpage.models import (
-    CancelSession,
-    StripeCoupon,
-    StripeWrite,
-    utcnow,
-)
+from cancelpage.models import CancelSession, StripeCoupon, StripeWrite, utcnow
 from cancelpage.web.dbretry import retrying
 
 # Longer than the slowest Stripe call with its retries, so a live claim never expires mid-call.
 CLAIM_SECONDS = 60
+# An intent in one of these is not yet known to be in Stripe, or known not to be.
+OPEN = ("pending", "unknown", "failed")
+FINAL = "final"  # the purpose of a session's final write, in its key
+PORTAL = "portal_cancel"  # the hand-off: a portal session changes nothing in Stripe by itself
+COUPON = "create_coupon"
 
 
 @dataclasses.dataclass(frozen=True)
 class WriteResult:
-    """What happened to a final action: done, busy elsewhere, or failed (and why)."""
+    """What happened to a final action: done, busy elsewhere, failed (and why), or left open."""
 
     done: bool = False
     busy: bool = False
     error: BillingError | None = None
     redirect_url: str | None = None
+    # An earlier choice's outcome is still unknown: only that same choice can be tried again.
+    unsettled: bool = False
 
 
-def idempotency_key(session: CancelSession, step: str, action: str) -> str:
-    """Derived from (link, step, action): a retry or second click sends the same key."""
-    material = f"{session.link_digest}|{step}|{action}"
+@dataclasses.dataclass(frozen=True)
+class Intent:
+    """A choice as one write: the gateway operation and its arguments, and what it means."""
+
+    operation: str
+    arguments: dict[str, Any]
+    outcome: str  # accepted | kept | canceled | portal
+    detail: dict[str, Any]
+    offer: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def of(cls, row: StripeWrite) -> Intent:
+        return cls(**(row.intent or {}))
+
+
+def idempotency_key(session: CancelSession, purpose: str, attempt: int) -> str:
+    """Derived from (link, purpose, attempt): the same attempt always sends the same key."""
+    material = f"{session.link_digest}|{purpose}|{attempt}"
     return "cancelpage-" + hashlib.sha256(material.encode()).hexdigest()[:48]
+
+
+# ---- the claim: one request at a time writes for a session -----------------------------------
 
 
 def claim(session: CancelSession) -> bool:
@@ -67,9 +103,9 @@ def claim(session: CancelSession) -> bool:
             )
             .values(busy_until=now + timedelta(seconds=CLAIM_SECONDS))
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         db.session.commit()
-        return bool(claimed == 1)
+        return bool(cast(sa.CursorResult[Any], claimed).rowcount == 1)
 
     taken = retrying(take)
     if taken:
@@ -89,7 +125,7 @@ def _clear_claim(session_id: int) -> None:
 
 
 def release(session: CancelSession) -> None:
-    """Give the claim back after a failed write, so the customer can try again at once."""
+    """Give the claim back, so the customer can go on at once."""
     retrying(lambda: _clear_claim(session.id))
     g.pop("cancel_claim", None)
     db.session.refresh(session)
@@ -98,8 +134,8 @@ def release(session: CancelSession) -> None:
 def release_abandoned_claim() -> None:
     """After a database failure mid-request: free this request's claim if it holds one.
 
-    Safe because a retry re-reads the subscription before re-sending an uncertain write.
-    If the database is still failing, the claim simply expires after CLAIM_SECONDS.
+    Safe because every later request settles an open intent before anything else. If the
+    database is still failing, the claim simply expires after CLAIM_SECONDS.
     """
     session_id = g.pop("cancel_claim", None)
     if session_id is None:
@@ -110,207 +146,233 @@ def release_abandoned_claim() -> None:
         db.session.rollback()
 
 
-def carry_out(session: CancelSession, effect: flows.Effect, step: str) -> WriteResult:
-    """Carry out the customer's final choice exactly once."""
+# ---- carrying out a choice -------------------------------------------------------------------
+
+
+def open_intent(session: CancelSession) -> StripeWrite | None:
+    """The session's final write whose outcome is still open, if any."""
+    return db.session.scalar(
+        sa.select(StripeWrite)
+        .where(
+            StripeWrite.session_id == session.id,
+            StripeWrite.operation != COUPON,
+            StripeWrite.status.in_(OPEN),
+        )
+        .order_by(StripeWrite.attempt.desc())
+        .limit(1)
+    )
+
+
+def carry_out(session: CancelSession, effect: flows.Effect) -> WriteResult:
+    """Carry out the customer's final choice exactly once, unless an earlier one is open."""
     if not claim(session):
         return WriteResult(done=session.outcome is not None, busy=session.outcome is None)
     try:
-        outcome, detail, redirect_url = _apply(session, effect, step)
-    except BillingError as error:
-        record(session, "write_failed", retryable=error.retryable)
-        release(session)
+        row = open_intent(session)
+        if row is not None:
+            _check(session, row)
+            if session.outcome is not None:
+                return WriteResult(done=True)
+            if row.status in OPEN:
+                return WriteResult(unsettled=True)
+        return _attempt(session, effect)
+    finally:
+        if session.outcome is None:
+            release(session)
+
+
+def try_again(session: CancelSession) -> WriteResult:
+    """The open intent, sent again exactly as stored, under its own key."""
+    if not claim(session):
+        return WriteResult(done=session.outcome is not None, busy=session.outcome is None)
+    try:
+        row = open_intent(session)
+        if row is None:
+            return WriteResult(done=session.outcome is not None)
+        return _send(session, row)
+    finally:
+        if session.outcome is None:
+            release(session)
+
+
+def settle(session: CancelSession) -> None:
+    """Before showing any step: an open intent is checked against a fresh read of Stripe.
+
+    A read only (GET never writes to Stripe): in place, the session gets its outcome; a
+    failure answer that did not apply closes the intent; no answer yet leaves it open.
+    """
+    if session.outcome is not None or open_intent(session) is None or not claim(session):
+        return
+    try:
+        row = open_intent(session)
+        if row is not None:
+            _check(session, row)
+    finally:
+        if session.outcome is None:
+            release(session)
+
+
+def _attempt(session: CancelSession, effect: flows.Effect) -> WriteResult:
+    """A new attempt: decide the write, store it with a fresh key, send it."""
+    attempt = 1 + _attempts_made(session)
+    try:
+        intent = plan(session, effect, attempt)
+    except BillingError as error:  # the offer's coupon could not be created: nothing changed
+        record(session, "write_failed", operation=COUPON, final=error.final_answer)
         return WriteResult(error=error)
-    session.outcome = outcome
-    session.outcome_detail = detail
-    session.completed_at = utcnow()
-    session.state = flows.complete(flows.State.from_dict(session.state)).to_dict()
-    session.busy_until = None
-    record(session, "outcome", outcome=outcome, detail=detail)
+    if intent is None:
+        return WriteResult(done=True)
+    row = StripeWrite(
+        merchant_id=session.merchant_id,
+        session_id=session.id,
+        idempotency_key=idempotency_key(session, FINAL, attempt),
+        operation=intent.operation,
+        preview=not session.live,
+        attempts=0,
+        attempt=attempt,
+        intent=intent.as_json(),
+    )
+    db.session.add(row)
     db.session.commit()
-    g.pop("cancel_claim", None)
-    return WriteResult(done=True, redirect_url=redirect_url)
+    return _send(session, row)
 
 
-def _apply(
-    session: CancelSession, effect: flows.Effect, step: str
-) -> tuple[str, dict[str, Any], str | None]:
-    """Decide and send the Stripe writes for an effect; returns (outcome, detail, redirect)."""
+def _attempts_made(session: CancelSession) -> int:
+    made = db.session.scalar(
+        sa.select(sa.func.max(StripeWrite.attempt)).where(
+            StripeWrite.session_id == session.id, StripeWrite.operation != COUPON
+        )
+    )
+    return int(made or 0)
+
+
+def plan(session: CancelSession, effect: flows.Effect, attempt: int) -> Intent | None:
+    """The write that carries out an effect; None when Stripe already holds it (the session
+    then has its outcome)."""
     snapshot = snapshot_of(session)
+    scheduled = snapshot.cancel_at_period_end
     if isinstance(effect, flows.AcceptOffer):
-        return "accepted", _accept(session, effect.offer, step, snapshot), None
+        return _accept(session, effect.offer, snapshot, attempt)
     if isinstance(effect, flows.KeepSubscription):
-        if snapshot.cancel_at_period_end:
-            _undo_cancel(session, step)
-        return "kept", {}, None
-    return _cancel(session, effect, step, snapshot)
+        if not scheduled:
+            return _finished(session, Intent("", {}, "kept", {}))
+        return Intent("undo_cancel", {}, "kept", {})
+    reason = {"feedback": effect.feedback, "comment": effect.comment or None}
+    mode = session.merchant.cancel_mode
+    if mode == "portal":
+        return Intent(PORTAL, {"return_url": safe_return_url(session)}, "portal", {})
+    if mode == "immediately":
+        now = int(utcnow().timestamp())
+        return Intent("cancel_now", reason, "canceled", {"ends_at": now})
+    detail = {"ends_at": snapshot.period_end}
+    if scheduled:
+        return _finished(session, Intent("", {}, "canceled", detail))
+    return Intent("cancel_at_period_end", reason, "canceled", detail)
 
 
 def _accept(
-    session: CancelSession, offer: flows.Offer, step: str, snapshot: flows.Snapshot
-) -> dict[str, Any]:
-    """Apply an accepted offer with the write its kind declares; the outcome's detail."""
-    session.accepted_offer = offer.id
-    action = f"accept:{offer.id}"
-    # A retry must send exactly the same parameters under the same key, so dates derive
-    # from the first attempt, not from the moment of the retry.
-    now = first_attempt_at(session, step, action)
+    session: CancelSession, offer: flows.Offer, snapshot: flows.Snapshot, attempt: int
+) -> Intent | None:
+    """An accepted offer as the write its kind declares (clearing a scheduled cancel with it)."""
+    detail: dict[str, Any] = {"offer": offer.id, "kind": offer.kind}
     coupon = offer.coupon()
     target = flows.Target(
-        subscription_id=session.subscription_id,
         item_id=session.snapshot.get("item_id") or "",
         snapshot=snapshot,
-        now=now,
-        coupon_id=ensure_coupon(session, offer.id, coupon) if coupon is not None else None,
+        now=utcnow().replace(microsecond=0),
+        coupon_id=ensure_coupon(session, offer.id, coupon, attempt) if coupon else None,
     )
-    detail: dict[str, Any] = {"offer": offer.id, "kind": offer.kind}
     application = offer.application(target)
-    if application is not None:
-        detail.update(application.detail)
-        _write(
-            session,
-            application.operation,
-            step,
-            action,
-            application.send,
-            applied=application.applied,
-            started=now,
-        )
-    if offer.writes_to_stripe and snapshot.cancel_at_period_end:
-        _undo_cancel(session, step)
-    return detail
+    if application is None:  # an offer that changes nothing in Stripe (contact, a link)
+        return _finished(session, Intent("", {}, "accepted", detail, offer.id))
+    detail.update(application.detail)
+    arguments = {**application.arguments, "keep": snapshot.cancel_at_period_end}
+    return Intent(application.operation, arguments, "accepted", detail, offer.id)
 
 
-def _undo_cancel(session: CancelSession, step: str) -> None:
-    sub = session.subscription_id
-    _write(
-        session,
-        "undo_cancel",
-        step,
-        "undo",
-        lambda gw, key: gw.undo_cancel(sub, idempotency_key=key),
-        applied=lambda view: not view.cancel_at_period_end,
-    )
-
-
-def first_attempt_at(session: CancelSession, step: str, action: str) -> datetime:
-    """When this action was first tried (now, for a first try), to the second."""
-    row = db.session.scalar(
-        sa.select(StripeWrite).where(
-            StripeWrite.idempotency_key == idempotency_key(session, step, action)
-        )
-    )
-    return row.created_at if row is not None else utcnow().replace(microsecond=0)
-
-
-def _cancel(
-    session: CancelSession, effect: flows.CancelSubscription, step: str, snapshot: flows.Snapshot
-) -> tuple[str, dict[str, Any], str | None]:
-    merchant = session.merchant
-    sub = session.subscription_id
-    feedback: Any = effect.feedback
-    comment = effect.comment or None
-    if merchant.cancel_mode == "portal":
-        return_url = safe_return_url(session)
-        # A portal session changes nothing by itself: re-creating it (same key) is always safe.
-        url = _write(
-            session,
-            "portal_cancel",
-            step,
-            "cancel",
-            lambda gw, key: gw.portal_url(
-                session.customer_id,
-                return_url=return_url,
-                flow="subscription_cancel",
-                subscription_id=sub,
-                idempotency_key=key,
-            ),
-        )
-        return "portal", {}, url
-    if merchant.cancel_mode == "immediately":
-        _write(
-            session,
-            "cancel_now",
-            step,
-            "cancel",
-            lambda gw, key: gw.cancel_now(
-                sub, feedback=feedback, comment=comment, idempotency_key=key
-            ),
-            applied=lambda view: view.status == "canceled",
-        )
-        return "canceled", {"ends_at": int(datetime.now(UTC).timestamp())}, None
-    if not snapshot.cancel_at_period_end:
-        _write(
-            session,
-            "cancel_at_period_end",
-            step,
-            "cancel",
-            lambda gw, key: gw.cancel_at_period_end(
-                sub, feedback=feedback, comment=comment, idempotency_key=key
-            ),
-            applied=lambda view: view.cancel_at_period_end,
-        )
-    return "canceled", {"ends_at": snapshot.period_end}, None
-
-
-def _write(
-    session: CancelSession,
-    operation: str,
-    step: str,
-    action: str,
-    send: Callable[[Gateway, str], Any],
-    *,
-    applied: Callable[[SubscriptionView], bool] | None = None,
-    started: datetime | None = None,
-) -> Any:
-    """One Stripe write: a unique row first, then the call with the derived key.
-
-    ``applied`` tells from a fresh read of the subscription whether the change is already in
-    place. When an earlier attempt's outcome is unknown (timeout, 5xx, dropped connection, or a
-    crash before its answer was saved), the subscription is re-read first and the write is
-    recorded as done without sending it again if the change is visible. A write that already
-    succeeded is not sent again.
-    """
-    key = idempotency_key(session, step, action)
-    row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
-    if row is not None and row.status == "succeeded" and applied is not None:
-        return None
-    if row is None:
-        row = StripeWrite(
-            merchant_id=session.merchant_id,
-            session_id=session.id,
-            idempotency_key=key,
-            operation=operation,
-            preview=not session.live,
-            attempts=0,
-            created_at=started or utcnow(),
-        )
-        db.session.add(row)
-    uncertain = row.attempts > 0 and row.status in ("pending", "unknown")
+def _send(session: CancelSession, row: StripeWrite) -> WriteResult:
+    """Send the stored intent under its key; a failure is checked against a read at once."""
+    intent = Intent.of(row)
     row.attempts += 1
     db.session.commit()
     # A preview session (no key, or the dashboard's preview of a live merchant) sends nothing.
-    gateway = gateway_for(session.merchant) if session.live else Gateway.preview()
+    gateway = _gateway(session)
     seen = len(gateway.recorded)
     try:
-        if uncertain and applied is not None:
-            view = gateway.read_subscription(session.subscription_id)
-            if applied(view):
-                row.status = "succeeded"
-                row.error = None
-                record(session, "write_reconciled", operation=operation)
-                db.session.commit()
-                return view
-        result = send(gateway, key)
+        redirect_url = _dispatch(gateway, session, intent, row.idempotency_key)
     except BillingError as error:
-        row.status = "unknown" if isinstance(error, StripeUnavailable) else "failed"
+        row.status = "failed" if error.final_answer else "unknown"
         row.error = str(error)[:1000]
+        record(session, "write_failed", operation=row.operation, final=error.final_answer)
         db.session.commit()
-        raise
+        _check(session, row, gateway)
+        if session.outcome is not None:
+            return WriteResult(done=True)
+        return WriteResult(error=error, unsettled=row.status in OPEN)
+    row.requests = [_as_dict(r) for r in gateway.recorded[seen:] if r.method != "get"]
+    _succeeded(session, row)
+    return WriteResult(done=True, redirect_url=redirect_url)
+
+
+def _dispatch(gateway: Gateway, session: CancelSession, intent: Intent, key: str) -> str | None:
+    """The one call an intent makes; the portal hand-off answers with where to send the
+    customer."""
+    if intent.operation == PORTAL:
+        return gateway.portal_url(
+            session.customer_id,
+            return_url=str(intent.arguments["return_url"]),
+            flow="subscription_cancel",
+            subscription_id=session.subscription_id,
+            idempotency_key=key,
+        )
+    operation = cast(SubscriptionWrite, intent.operation)
+    gateway.perform(operation, session.subscription_id, intent.arguments, idempotency_key=key)
+    return None
+
+
+def _check(session: CancelSession, row: StripeWrite, gateway: Gateway | None = None) -> None:
+    """Settle an open intent by reading the subscription: in place, the session gets the
+    intent's outcome; a failure answer that is not in place closes the intent; otherwise (no
+    answer, or the read failed) it stays open."""
+    if row.operation == PORTAL:  # nothing to read back; a new portal session is always safe
+        row.status = "not_applied"
+        db.session.commit()
+        return
+    try:
+        view = (gateway or _gateway(session)).read_subscription(session.subscription_id)
+    except BillingError:
+        return
+    if in_place(view, cast(SubscriptionWrite, row.operation), Intent.of(row).arguments):
+        record(session, "write_reconciled", operation=row.operation)
+        _succeeded(session, row)
+        return
+    if row.status == "failed":
+        row.status = "not_applied"
+        db.session.commit()
+
+
+def _succeeded(session: CancelSession, row: StripeWrite) -> None:
     row.status = "succeeded"
     row.error = None
-    row.requests = [_as_dict(r) for r in gateway.recorded[seen:] if r.method != "get"]
+    _finished(session, Intent.of(row))
+
+
+def _finished(session: CancelSession, intent: Intent) -> None:
+    """Record the outcome Stripe now holds (the session is done)."""
+    if intent.offer is not None:
+        session.accepted_offer = intent.offer
+    session.outcome = intent.outcome
+    session.outcome_detail = intent.detail
+    session.completed_at = utcnow()
+    session.state = flows.complete(flows.State.from_dict(session.state)).to_dict()
+    session.busy_until = None
+    record(session, "outcome", outcome=intent.outcome, detail=intent.detail)
     db.session.commit()
-    return result
+    g.pop("cancel_claim", None)
+
+
+def _gateway(session: CancelSession) -> Gateway:
+    return gateway_for(session.merchant) if session.live else Gateway.preview()
 
 
 def _as_dict(request: Any) -> dict[str, Any]:
@@ -322,8 +384,17 @@ def _as_dict(request: Any) -> dict[str, Any]:
     }
 
 
-def ensure_coupon(session: CancelSession, offer_id: str, coupon: flows.CouponTerms) -> str:
-    """A coupon per offer and terms, created once (live) and reused by every later session."""
+# ---- coupons and the portal ------------------------------------------------------------------
+
+
+def ensure_coupon(
+    session: CancelSession, offer_id: str, coupon: flows.CouponTerms, attempt: int
+) -> str:
+    """A coupon per offer and terms, created once (live) and reused by every later session.
+
+    Keyed per coupon and the session's attempt: creating a coupon that exists counts as done,
+    so a new attempt's new key is always safe. Raises BillingError when it cannot be made.
+    """
     merchant = session.merchant
     digest = hashlib.sha256(coupon.fingerprint.encode()).hexdigest()[:8]
     coupon_id = f"cancelpage_{merchant.slug}_{offer_id}_{digest}"
@@ -334,12 +405,25 @@ def ensure_coupon(session: CancelSession, offer_id: str, coupon: flows.CouponTer
     )
     if known is not None and session.live:
         return coupon_id
-    _write(
-        session,
-        "create_coupon",
-        "coupon",
-        coupon_id,
-        lambda gw, key: gw.create_coupon(
+    key = idempotency_key(session, f"coupon:{coupon_id}", attempt)
+    row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
+    if row is None:
+        row = StripeWrite(
+            merchant_id=merchant.id,
+            session_id=session.id,
+            idempotency_key=key,
+            operation=COUPON,
+            preview=not session.live,
+            attempts=0,
+            attempt=attempt,
+        )
+        db.session.add(row)
+    row.attempts += 1
+    db.session.commit()
+    gateway = _gateway(session)
+    seen = len(gateway.recorded)
+    try:
+        gateway.create_coupon(
             coupon_id=coupon_id,
             name=coupon.name,
             percent_off=coupon.percent_off,
@@ -348,15 +432,53 @@ def ensure_coupon(session: CancelSession, offer_id: str, coupon: flows.CouponTer
             duration=coupon.duration,
             duration_in_months=coupon.duration_in_months,
             idempotency_key=key,
-        ),
-    )
+        )
+    except BillingError as error:
+        row.status, row.error = "failed" if error.final_answer else "unknown", str(error)[:1000]
+        db.session.commit()
+        raise
+    row.status, row.error = "succeeded", None
+    row.requests = [_as_dict(r) for r in gateway.recorded[seen:] if r.method != "get"]
     if session.live and known is None:
         db.session.add(StripeCoupon(merchant_id=merchant.id, coupon_id=coupon_id))
-        try:
-            db.session.commit()
-        except sa.exc.IntegrityError:
-            db.session.rollback()
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:  # another session recorded the same coupon first
+        db.session.rollback()
     return coupon_id
+
+
+def portal_again(session: CancelSession) -> str:
+    """A fresh portal session after the hand-off (the earlier one may have expired): the
+    hand-off stays a way into the portal however often the link is reopened."""
+    made = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(StripeWrite)
+        .where(StripeWrite.session_id == session.id, StripeWrite.operation == PORTAL)
+    )
+    key = idempotency_key(session, "portal", int(made or 0) + 1)
+    row = StripeWrite(
+        merchant_id=session.merchant_id,
+        session_id=session.id,
+        idempotency_key=key,
+        operation=PORTAL,
+        preview=not session.live,
+        attempts=1,
+        status="pending",
+    )
+    db.session.add(row)
+    db.session.commit()
+    intent = Intent(PORTAL, {"return_url": safe_return_url(session)}, "portal", {})
+    try:
+        url = _dispatch(_gateway(session), session, intent, key)
+    except BillingError as error:
+        row.status, row.error = "not_applied", str(error)[:1000]
+        db.session.commit()
+        raise
+    row.status = "succeeded"
+    db.session.commit()
+    assert url is not None
+    return url
 
 
 def safe_return_url(session: CancelSession) -> str:

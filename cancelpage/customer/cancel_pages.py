@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from cancelpage import cancel_sessions, flows, i18n, links
-from cancelpage.billing import StripeRejected, StripeUnavailable
+from cancelpage.billing import BillingError, StripeRejected, StripeUnavailable
 from cancelpage.cancel_sessions import LinkRefused
 from cancelpage.extensions import limiter
 from cancelpage.merchants.store import by_slug
@@ -89,6 +89,7 @@ def show(cap: str) -> Response:
     session = load(cap)
     if session is None:
         return invalid_link()
+    cancel_sessions.settle(session)
     return render_current(session, cap)
 
 
@@ -102,12 +103,17 @@ def submit(cap: str, step: str) -> Response:
         return invalid_link()
     if session.outcome is not None or cancel_sessions.ended(session) or step not in flows.STEPS:
         return after_post(session, cap)
+    cancel_sessions.settle(session)
+    if session.outcome is not None:
+        return after_post(session, cap)
+    if cancel_sessions.open_intent(session) is not None:
+        return render_current(session, cap)  # the one choice still open
     form = {key: request.form.get(key, "") for key in request.form}
     transition = cancel_sessions.advance(session, step, form)
     if transition.errors:
         return render_current(session, cap, errors=transition.errors)
     if transition.effect is not None:
-        return finish(session, cap, transition.effect, step)
+        return answer(session, cap, cancel_sessions.carry_out(session, transition.effect))
     return after_post(session, cap)
 
 
@@ -121,7 +127,34 @@ def keep(cap: str) -> Response:
         return invalid_link()
     if session.outcome is not None or not cancel_sessions.snapshot_of(session).cancel_at_period_end:
         return after_post(session, cap)
-    return finish(session, cap, flows.KeepSubscription(), "keep")
+    return answer(session, cap, cancel_sessions.carry_out(session, flows.KeepSubscription()))
+
+
+@bp.post("/s/<cap>/again")
+@per_ip
+@per_link
+def try_again(cap: str) -> Response:
+    """Send the choice whose answer never came, exactly as before and under its own key."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    return answer(session, cap, cancel_sessions.try_again(session))
+
+
+@bp.post("/s/<cap>/portal")
+@per_ip
+@per_link
+def portal(cap: str) -> Response:
+    """After the hand-off to Stripe's portal: a fresh portal session (the last may have expired)."""
+    session = load(cap)
+    if session is None:
+        return invalid_link()
+    if session.outcome != "portal":
+        return after_post(session, cap)
+    try:
+        return see_other(cancel_sessions.portal_again(session))
+    except BillingError as error:
+        return render_current(session, cap, failure=error)
 
 
 @bp.post("/s/<cap>/locale")
@@ -136,9 +169,9 @@ def set_locale(cap: str) -> Response:
     return see_other(url_for(".show", cap=cap))
 
 
-def finish(session: CancelSession, cap: str, effect: flows.Effect, step: str) -> Response:
-    result = cancel_sessions.carry_out(session, effect, step)
-    if result.error is not None:
+def answer(session: CancelSession, cap: str, result: cancel_sessions.WriteResult) -> Response:
+    """What a final action led to: the outcome, the step with what failed, or the open choice."""
+    if result.error is not None or result.unsettled:
         return render_current(session, cap, failure=result.error)
     if result.busy:
         return render("cancel/busy.html", "step", **context(session, cap))
@@ -166,7 +199,14 @@ def render_current(
         for field, code in (errors or {}).items()
     }
     ctx["failure"] = failure
-    ctx["retryable"] = isinstance(failure, StripeUnavailable)
+    # No answer (its outcome open) asks to try again; an answer that failed changed nothing.
+    ctx["retryable"] = isinstance(failure, BillingError) and not failure.final_answer
+    pending = cancel_sessions.open_intent(session) if session.outcome is None else None
+    if pending is not None:
+        intent = cancel_sessions.Intent.of(pending)
+        ctx["pending"] = intent
+        ctx["pending_offer"] = ctx["flow"].offers.get(intent.offer or "")
+        return render("cancel/pending.html", "step", **ctx)
     if session.outcome is None and cancel_sessions.ended(session):
         return render("cancel/ended.html", "step", **ctx)
     step = ctx["state"].step if session.outcome is None else "done"

@@ -7,17 +7,18 @@ to the registry) plus its template, ``templates/offers/<kind>.html`` (the editor
 page the customer sees once it is applied).
 
 Pure Python like the rest of the engine: customer-facing text is a ``Message`` (a msgid marked
-for extraction, with its values), said in the customer's language by the web layer; the gateway
-is any object with the methods of ``OfferGateway`` (billing.Gateway is one).
+for extraction, with its values), said in the customer's language by the web layer; applying an
+offer is data (``Application``: a gateway operation's name and its arguments), which the final
+write stores before sending so that a retry is exactly the same request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..vocabulary import (
     COUPON_DURATIONS,
@@ -80,50 +81,6 @@ class Message:
 # ---- what applying an offer needs --------------------------------------------------------------
 
 
-class SubscriptionState(Protocol):
-    """What an offer reads back from the gateway to tell whether it is already applied."""
-
-    @property
-    def discount_coupons(self) -> tuple[str, ...]: ...
-    @property
-    def paused(self) -> bool: ...
-    @property
-    def price_id(self) -> str | None: ...
-    @property
-    def trial_end(self) -> int | None: ...
-
-
-class OfferGateway(Protocol):
-    """The gateway operations offers use (billing.Gateway has them)."""
-
-    def apply_discount(
-        self, subscription_id: str, coupon_id: str, *, idempotency_key: str
-    ) -> SubscriptionState: ...
-
-    def pause(
-        self,
-        subscription_id: str,
-        *,
-        resumes_at: int,
-        behavior: PauseBehavior,
-        idempotency_key: str,
-    ) -> SubscriptionState: ...
-
-    def switch_price(
-        self,
-        subscription_id: str,
-        *,
-        item_id: str,
-        price_id: str,
-        proration_behavior: ProrationBehavior,
-        idempotency_key: str,
-    ) -> SubscriptionState: ...
-
-    def extend_trial(
-        self, subscription_id: str, *, trial_end: int, idempotency_key: str
-    ) -> SubscriptionState: ...
-
-
 @dataclass(frozen=True)
 class CouponTerms:
     """The Stripe coupon a discount needs, created once before the offer is applied."""
@@ -148,7 +105,6 @@ class CouponTerms:
 class Target:
     """The subscription an accepted offer is applied to, and when it was first accepted."""
 
-    subscription_id: str
     item_id: str
     snapshot: Snapshot
     now: datetime
@@ -157,12 +113,12 @@ class Target:
 
 @dataclass(frozen=True)
 class Application:
-    """One gateway write that applies an offer: the operation's name (for the write's record),
-    the call, how to tell from a fresh read that it is in place, and what to remember."""
+    """The gateway write that applies an offer: the operation (a method of billing.Gateway), its
+    keyword arguments (plain JSON values: they are stored before the write is sent), and what
+    the session remembers of it."""
 
     operation: str
-    send: Callable[[OfferGateway, str], SubscriptionState]
-    applied: Callable[[SubscriptionState], bool]
+    arguments: Mapping[str, Any]
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -333,14 +289,7 @@ class DiscountOffer(Offer):
         )
 
     def application(self, target: Target) -> Application:
-        coupon_id = target.coupon_id or ""
-        return Application(
-            "apply_discount",
-            lambda gw, key: gw.apply_discount(
-                target.subscription_id, coupon_id, idempotency_key=key
-            ),
-            applied=lambda view: coupon_id in view.discount_coupons,
-        )
+        return Application("apply_discount", {"coupon_id": target.coupon_id or ""})
 
 
 def _percent_off(raw: Any, path: str, errs: check.Errors) -> float | None:
@@ -392,13 +341,7 @@ class PauseOffer(Offer):
         resumes_at = to_timestamp(pause_resumes_at(self, target.now))
         return Application(
             "pause",
-            lambda gw, key: gw.pause(
-                target.subscription_id,
-                resumes_at=resumes_at,
-                behavior=self.behavior,
-                idempotency_key=key,
-            ),
-            applied=lambda view: view.paused,
+            {"resumes_at": resumes_at, "behavior": self.behavior},
             detail={"resumes_at": resumes_at},
         )
 
@@ -446,14 +389,11 @@ class SwitchPlanOffer(Offer):
     def application(self, target: Target) -> Application:
         return Application(
             "switch_price",
-            lambda gw, key: gw.switch_price(
-                target.subscription_id,
-                item_id=target.item_id,
-                price_id=self.price_id,
-                proration_behavior=self.proration_behavior,
-                idempotency_key=key,
-            ),
-            applied=lambda view: view.price_id == self.price_id,
+            {
+                "item_id": target.item_id,
+                "price_id": self.price_id,
+                "proration_behavior": self.proration_behavior,
+            },
         )
 
 
@@ -483,12 +423,7 @@ class FreePeriodOffer(Offer):
     def application(self, target: Target) -> Application:
         trial_end = to_timestamp(free_period_end(self, target.snapshot, target.now))
         return Application(
-            "extend_trial",
-            lambda gw, key: gw.extend_trial(
-                target.subscription_id, trial_end=trial_end, idempotency_key=key
-            ),
-            applied=lambda view: view.trial_end == trial_end,
-            detail={"free_until": trial_end},
+            "extend_trial", {"trial_end": trial_end}, detail={"free_until": trial_end}
         )
 
 

@@ -450,24 +450,28 @@ def test_live_cancel_sends_one_write_with_the_derived_key(
     assert not row.preview
 
 
-def test_stripe_failure_shows_retry_and_the_retry_reuses_the_key(
+def test_a_stripe_failure_changes_nothing_and_the_next_click_is_a_new_attempt(
     app: Flask, client: FlaskClient, live_merchant: Any, stripe_stub: Any, start: Any
 ) -> None:
+    """Stripe keeps a 500 for its key, so the next click is a new attempt with a new key."""
     url = start("live", customer=stripe_support.CUSTOMER_ID, locale="en")
     client.post(f"{url}/survey", data={"action": "skip"})
     stripe_stub.responder = stripe_support.fault_responder([500])
     failed = text(client.post(f"{url}/confirm", data={"action": "cancel"}))
-    assert "nothing will be applied twice" in failed
+    assert "We couldn't apply that change, and nothing was changed." in failed
     assert 'value="cancel"' in failed
     assert one_session(app).outcome is None
-    assert writes(app)[0].status == "unknown"
+    assert writes(app)[0].status == "not_applied"
     retried = client.post(f"{url}/confirm", data={"action": "cancel"})
     assert retried.status_code == 303
     first, second = stripe_stub.writes()
-    assert first.idempotency_key == second.idempotency_key
+    assert first.idempotency_key != second.idempotency_key
+    assert first.params == second.params
     assert one_session(app).outcome == "canceled"
-    [row] = writes(app)
-    assert (row.status, row.attempts) == ("succeeded", 2)
+    assert [(row.attempt, row.status) for row in writes(app)] == [
+        (1, "not_applied"),
+        (2, "succeeded"),
+    ]
 
 
 def test_card_error_is_not_retryable_and_says_so(

@@ -66,7 +66,7 @@ def redis_db() -> Iterator[redis.Redis]:
 
 
 def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine boots gunicorn slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited with {process.returncode}")
