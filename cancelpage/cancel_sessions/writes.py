@@ -222,19 +222,24 @@ def _attempt(session: CancelSession, effect: flows.Effect) -> WriteResult:
         return WriteResult(error=error)
     if intent is None:
         return WriteResult(done=True)
+    key = idempotency_key(session, FINAL, attempt)
+    row = _new_row(session, key, intent.operation, attempt=attempt, intent=intent.as_json())
+    db.session.commit()
+    return _send(session, row)
+
+
+def _new_row(session: CancelSession, key: str, operation: str, **fields: Any) -> StripeWrite:
+    """A write's row, added before anything is sent (a unique key: a repeat is a no-op)."""
     row = StripeWrite(
         merchant_id=session.merchant_id,
         session_id=session.id,
-        idempotency_key=idempotency_key(session, FINAL, attempt),
-        operation=intent.operation,
+        idempotency_key=key,
+        operation=operation,
         preview=not session.live,
-        attempts=0,
-        attempt=attempt,
-        intent=intent.as_json(),
+        **{"attempts": 0, **fields},
     )
     db.session.add(row)
-    db.session.commit()
-    return _send(session, row)
+    return row
 
 
 def _attempts_made(session: CancelSession) -> int:
@@ -408,16 +413,7 @@ def ensure_coupon(
     key = idempotency_key(session, f"coupon:{coupon_id}", attempt)
     row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
     if row is None:
-        row = StripeWrite(
-            merchant_id=merchant.id,
-            session_id=session.id,
-            idempotency_key=key,
-            operation=COUPON,
-            preview=not session.live,
-            attempts=0,
-            attempt=attempt,
-        )
-        db.session.add(row)
+        row = _new_row(session, key, COUPON, attempt=attempt)
     row.attempts += 1
     db.session.commit()
     gateway = _gateway(session)
@@ -457,16 +453,7 @@ def portal_again(session: CancelSession) -> str:
         .where(StripeWrite.session_id == session.id, StripeWrite.operation == PORTAL)
     )
     key = idempotency_key(session, "portal", int(made or 0) + 1)
-    row = StripeWrite(
-        merchant_id=session.merchant_id,
-        session_id=session.id,
-        idempotency_key=key,
-        operation=PORTAL,
-        preview=not session.live,
-        attempts=1,
-        status="pending",
-    )
-    db.session.add(row)
+    row = _new_row(session, key, PORTAL, attempts=1)
     db.session.commit()
     intent = Intent(PORTAL, {"return_url": safe_return_url(session)}, "portal", {})
     try:
