@@ -126,3 +126,33 @@ def test_a_merchants_first_hour(
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     snap(page, artifacts, f"walk-{mode}-analytics")
     assert watch.errors == []
+
+
+def test_every_dashboard_page_and_the_edits_that_broke_the_csp_log_no_console_error(
+    merchant_page: tuple[Page, bool, str], live_app: Flask, artifacts: Path
+) -> None:
+    """Each menu page loads clean; so do Move up and Delete on a rule, and saving an email."""
+    page, js, _ = merchant_page
+    watch = Watch(page)
+    mode = "js" if js else "nojs"
+    menu = page.get_by_role("navigation", name="Dashboard")
+    names = [link.inner_text() for link in menu.get_by_role("link").all()]
+    assert "Analytics" in names
+    for name in names:
+        menu.get_by_role("link", name=name, exact=True).click()
+        expect(page.locator("main")).to_have_count(1)
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        snap(page, artifacts, f"page-{mode}-{name.lower().replace(' & ', '-')}")
+    menu.get_by_role("link", name="Flow", exact=True).click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#rule-1").get_by_role("button", name="Move up").click()
+    expect(page.locator("#rule-0 h3")).to_have_text("1. Not using it")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#rule-0").get_by_role("button", name="Delete").click()
+    expect(page.locator("#rule-0 h3")).to_have_text("1. Price-sensitive")
+    menu.get_by_role("link", name="Emails", exact=True).click()
+    page.get_by_role("link", name="Edit: Card about to expire").click()
+    page.get_by_label("Subject").fill("Your card ends soon")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_role("status").filter(has_text="saved")).to_be_visible()
+    assert watch.errors == []
