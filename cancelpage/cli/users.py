@@ -11,18 +11,19 @@ from cancelpage.extensions import db
 from cancelpage.merchants import accounts
 
 user_group = AppGroup("user", help="Manage dashboard users.")
-
-
-@user_group.command("add")
-@click.argument("merchant")
-@click.argument("email")
-@click.option(
+password_option = click.option(
     "--password",
     prompt=True,
     hide_input=True,
     confirmation_prompt=True,
     help="For scripts; prompted for (hidden) when left out.",
 )
+
+
+@user_group.command("add")
+@click.argument("merchant")
+@click.argument("email")
+@password_option
 def user_add(merchant: str, email: str, password: str) -> None:
     """Add a user who signs in to MERCHANT's dashboard with EMAIL."""
     db.create_all()
@@ -37,13 +38,7 @@ def user_add(merchant: str, email: str, password: str) -> None:
 
 @user_group.command("set-password")
 @click.argument("email")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="For scripts; prompted for (hidden) when left out.",
-)
+@password_option
 def user_set_password(email: str, password: str) -> None:
     """Set a new password for the user who signs in with EMAIL (no email needed)."""
     user = accounts.user_by_email(email)

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from support.admin_support import PASSWORD, add_user
-from test_flow_in_chromium import CSP_LISTENER, Watch, snap
+from test_flow_in_chromium import Watch, signed_in_page, snap
 
 from cancelpage.cli.links import make_link
 
@@ -26,18 +26,10 @@ def merchant_page(
     slug = "walk-js" if request.param else "walk-nojs"
     email = f"owner@{slug}.example"
     add_user(live_app, slug, email)
-    context = browser.new_context(
-        java_script_enabled=request.param, viewport={"width": 1280, "height": 900}
-    )
-    context.add_init_script(CSP_LISTENER)
-    page = context.new_page()
-    page.goto(f"{live_server}/admin/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page = signed_in_page(browser, live_server, email, PASSWORD, request.param)
     expect(page.get_by_role("heading", level=1)).to_have_text(slug.title())
     yield page, request.param, slug
-    context.close()
+    page.context.close()
 
 
 def customer_link(live_app: Flask, slug: str, mrr: str = "900") -> str:
