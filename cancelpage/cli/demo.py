@@ -38,9 +38,9 @@ def demo_command(host: str, port: int, no_serve: bool, locale: str | None) -> No
     click.echo(f"Its app, with the Cancel buttons: {base}/")
     for which, (label, _) in enumerate(DEMO_CUSTOMERS):
         click.echo(f"\n{label}:\n  {demo_link(which, locale)}")
-    click.echo("\nThe dashboard: add yourself a user (in another terminal), then sign in at")
-    click.echo(f"{base}/admin/login")
-    click.echo(f"  flask --app cancelpage user add {DEMO_SLUG} you@example.com\n")
+    click.echo("\nThe dashboard: add yourself a user (in another terminal, same folder and venv)")
+    click.echo(f"  flask --app cancelpage user add {DEMO_SLUG} you@example.com")
+    click.echo(f"then sign in at {base}/admin/login\n")
     if not no_serve:
         # app.run() refuses to start inside the `flask` command; serve with werkzeug directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)

@@ -5,6 +5,7 @@ errors or CSP violations on every dashboard page; screenshots at 320 and 1280 px
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,15 @@ from test_flow_in_chromium import Watch, signed_in_page, snap
 
 from cancelpage.cli.links import make_link
 
+MERCHANTS = itertools.count(1)
+
 
 @pytest.fixture(params=[True, False], ids=["js", "no-js"])
 def merchant_page(
     request: Any, browser: Browser, live_app: Flask, live_server: str
 ) -> Iterator[tuple[Page, bool, str]]:
     """A signed-in user of a merchant of its own (so the other browser tests are unaffected)."""
-    slug = "walk-js" if request.param else "walk-nojs"
+    slug = f"walk{next(MERCHANTS)}-{'js' if request.param else 'nojs'}"
     email = f"owner@{slug}.example"
     add_user(live_app, slug, email)
     page = signed_in_page(browser, live_server, email, PASSWORD, request.param)
