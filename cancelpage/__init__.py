@@ -57,7 +57,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from cancelpage import admin, api
     from cancelpage.admin import analytics_pages
-    from cancelpage.customer import cancel_pages, email_links
+    from cancelpage.customer import cancel_pages, demo_app, email_links
     from cancelpage.recovery import webhooks
     from cancelpage.web import health
 
@@ -68,6 +68,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(analytics_pages.bp)
+    app.register_blueprint(demo_app.bp)  # answers only in demo mode
 
 
 def register_web(app: Flask) -> None:

@@ -159,6 +159,8 @@ class CancelSession(db.Model):
     attributes: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON, default=dict)
     locale: so.Mapped[str | None] = so.mapped_column(sa.String(10))
     live: so.Mapped[bool] = so.mapped_column(default=False)
+    # Opened by the dashboard's preview (a merchant trying the flow): never counted as data.
+    dashboard_preview: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     snapshot: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
     state: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
     flow_version_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("flow_version.id"))

@@ -13,13 +13,13 @@ from typing import Any
 from flask import Blueprint, Response, g, request, stream_with_context, url_for
 
 from cancelpage import analytics
-from cancelpage.admin.common import same_origin_referrer, sign_in_gate
+from cancelpage.admin.common import page, same_origin_referrer, sign_in_gate
 from cancelpage.analytics import charts, decisions, stats
 from cancelpage.merchants.store import (
     load_flow,
 )
 from cancelpage.models import Merchant
-from cancelpage.web.rendering import render, see_other, wants_fragment
+from cancelpage.web.rendering import see_other, wants_fragment
 
 bp = Blueprint("analytics", __name__, url_prefix="/admin/analytics")
 TEMPLATE = "analytics/dashboard.html"
@@ -48,13 +48,13 @@ def current_actor() -> str:
 @bp.get("/")
 def dashboard() -> Response:
     """The whole dashboard for a date range and segment."""
-    return render(TEMPLATE, "dashboard", **dashboard_context(current_merchant()))
+    return page(TEMPLATE, "dashboard", **dashboard_context(current_merchant()))
 
 
 @bp.get("/comments")
 def comments() -> Response:
     """Search and page through survey comments (htmx swaps only that block)."""
-    return render(TEMPLATE, "comments", **dashboard_context(current_merchant(), only_comments=True))
+    return page(TEMPLATE, "comments", **dashboard_context(current_merchant(), only_comments=True))
 
 
 @bp.get("/sessions.csv")
@@ -93,7 +93,7 @@ def decide(experiment_id: str) -> Response:
     except decisions.DecisionError as error:
         context = dashboard_context(merchant)
         context["decision_error"] = str(error)
-        return render(TEMPLATE, "dashboard", **context)
+        return page(TEMPLATE, "dashboard", **context)
     return see_other(url_for(".dashboard", **request.args) + f"#experiment-{experiment_id}")
 
 

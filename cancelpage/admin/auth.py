@@ -67,7 +67,8 @@ def forgot() -> Response:
         if user is not None:
             outbox.send_password_reset(user)
         sent = True
-    return page("admin/forgot.html", "content", merchant=None, sent=sent)
+    mail = bool(current_app.config.get("MAIL_SERVER"))
+    return page("admin/forgot.html", "content", merchant=None, sent=sent, mail=mail)
 
 
 @bp.get("/reset/<token>")

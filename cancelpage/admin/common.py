@@ -81,9 +81,12 @@ def page(template: str, block: str, status: int = 200, **context: Any) -> Respon
     return render(template, block, status, **context)
 
 
-def saved(endpoint: str, message: str, template: str, block: str, **context: Any) -> Response:
-    """After a successful POST: htmx gets the updated block (200), a plain form a 303."""
+def saved(
+    endpoint: str, message: str, template: str, block: str, anchor: str = "", **context: Any
+) -> Response:
+    """After a successful POST: htmx gets the updated block (200), a plain form a 303 (to
+    ``#anchor``, where the page shows the message, when given)."""
     if wants_fragment():
         return page(template, block, notice=message, **context)
     flash(message)
-    return see_other(url_for(endpoint))
+    return see_other(url_for(endpoint) + (f"#{anchor}" if anchor else ""))

@@ -17,7 +17,8 @@ from cancelpage import flows
 from cancelpage.admin.common import NAV, bp, merchant, page
 from cancelpage.extensions import db
 from cancelpage.flows.parsing import CONDITION_FIELDS, CONDITION_OPS
-from cancelpage.merchants import flow_drafts
+from cancelpage.merchants import flow_drafts, previews
+from cancelpage.merchants.settings import LOCALE_LABELS
 from cancelpage.vocabulary import FEEDBACK_CODES
 from cancelpage.web.rendering import see_other, wants_fragment
 
@@ -43,8 +44,17 @@ OFFER_KIND_LABELS = {kind: cls.label for kind, cls in flows.OFFER_TYPES.items()}
 
 def context(**extra: Any) -> dict[str, Any]:
     current = merchant()
+    draft = flow_drafts.draft_of(current)
+    segment = previews.segment_form(request.args)
+    preview, preview_errors = previews.preview_draft(current, draft, segment)
     return {
-        "draft": flow_drafts.draft_of(current),
+        "draft": draft,
+        "shadowed": flow_drafts.shadowed(draft),
+        "segment": segment,
+        "draft_preview": preview,
+        "preview_errors": preview_errors,
+        "locales": LOCALE_LABELS,
+        "preview_reasons": [(r["code"], r["label"]) for r in draft["reasons"] if r["enabled"]],
         "has_changes": flow_drafts.has_changes(current),
         "versions": flow_drafts.versions(current),
         "feedback_pairs": [(code, code.replace("_", " ")) for code in FEEDBACK_CODES],
@@ -76,16 +86,38 @@ def respond(
     if path == "new_offer":
         ctx["new_kind"] = request.form.get("kind")
     if wants_fragment():
-        html = render_blocks(
-            TEMPLATE, [section, "publish_bar"], merchant=merchant(), nav=NAV, **ctx
-        )
-        response = make_response(html, 200)
-        response.vary.add("HX-Request")
-        return response
+        return fragment(section, ctx, only=element_id(path) if error else None)
     if error is not None:
         return page(TEMPLATE, "content", **ctx)
     flash(message)
     return see_other(url_for("admin.flow") + f"#{section}")
+
+
+def fragment(section: str, ctx: dict[str, Any], only: str | None) -> Response:
+    """The section, the publish bar (out of band) and a nudge to the draft preview.
+
+    The server names what is swapped, whatever the form said: a refused edit replaces only the
+    item it was about (``only``), so every other form on the page keeps what was typed.
+    """
+    html = render_blocks(TEMPLATE, [section, "publish_bar"], merchant=merchant(), nav=NAV, **ctx)
+    response = make_response(html, 200)
+    response.vary.add("HX-Request")
+    response.headers["HX-Retarget"] = f"#{only or section}"
+    response.headers["HX-Reswap"] = "outerHTML"
+    if only:
+        response.headers["HX-Reselect"] = f"#{only}"
+    else:
+        response.headers["HX-Trigger"] = "draft-changed"
+    return response
+
+
+def element_id(path: str) -> str:
+    """The id of the editor element that shows the errors of ``path`` (see flow.html)."""
+    singular = {"reasons": "reason", "offers": "offer", "rules": "rule"}
+    name, _, index = path.partition("[")
+    if index:
+        return f"{singular[name]}-{index.rstrip(']')}"
+    return path.replace("_", "-")
 
 
 def edit(
@@ -114,6 +146,14 @@ def offer_path(offer_id: str) -> str:
 def flow() -> Response:
     """The editor: draft on the left, publish bar and versions."""
     return page(TEMPLATE, "content", **context())
+
+
+@bp.get("/flow/draft-preview")
+def draft_preview() -> Response:
+    """What the draft shows the chosen segment, and the rule that decided it (htmx)."""
+    if not wants_fragment():
+        return see_other(url_for("admin.flow", **request.args) + "#draft-preview")
+    return page(TEMPLATE, "draft_preview", **context())
 
 
 @bp.get("/flow/offers/new")

@@ -14,8 +14,11 @@ TEMPLATE = "admin/settings.html"
 
 
 def context(form: dict[str, str]) -> dict[str, object]:
+    colour = form.get("brand_color", "").strip().lower()
+    valid = merchant_settings.COLOR_RE.fullmatch(colour)
     return {
         "form": form,
+        "colour_warning": merchant_settings.contrast_warning(colour) if valid else None,
         "copy_fields": merchant_settings.COPY_FIELDS,
         "cancel_modes": merchant_settings.CANCEL_MODE_LABELS,
         "locales": merchant_settings.LOCALE_LABELS,
@@ -43,6 +46,8 @@ def settings_save() -> Response:
         "Settings saved.",
         TEMPLATE,
         "settings_form",
+        anchor="saved",
+        brand_oob=True,
         **context(merchant_settings.form_values(current)),
     )
 
@@ -53,5 +58,6 @@ def copy_preview() -> Response:
     if not wants_fragment():
         return see_other(url_for("admin.settings"))
     # The one query parameter is the copy field itself (htmx sends it under its own name).
-    text = next(iter(request.args.values()), "")[:500]
-    return page(TEMPLATE, "copy_preview", text=text)
+    name, text = next(iter(request.args.items()), ("", ""))
+    field = merchant_settings.copy_field(name)
+    return page(TEMPLATE, "copy_preview", text=text[:500], field=field)

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
-from cancelpage.cli.links import make_link
+from cancelpage.customer.demo_app import DEMO_CUSTOMERS, demo_link
 from cancelpage.extensions import db
 from cancelpage.merchants.store import DEMO_SLUG, ensure_demo_merchant
 
@@ -32,16 +32,15 @@ def demo_command(host: str, port: int, no_serve: bool, locale: str | None) -> No
     ensure_demo_merchant()
     base = f"http://{host}:{port}"
     current_app.config["PUBLIC_BASE_URL"] = base
-    back = f"{base}/"
-    examples = [
-        ("Price-sensitive customer", {"plan": "Pro", "mrr": "4900", "tenure_days": "400"}),
-        ("Newer customer on Starter", {"plan": "Starter", "mrr": "900", "tenure_days": "20"}),
-    ]
+    current_app.config["DEMO"] = True  # the root serves the stand-in merchant app
     click.echo("cancelpage demo (preview mode: nothing is sent to Stripe).")
-    for label, attributes in examples:
-        url = make_link(DEMO_SLUG, "cus_demo", "sub_demo", back, attributes, locale)
-        click.echo(f"\n{label}:\n  {url}")
-    click.echo("")
+    click.echo(f"\nDemo merchant: {DEMO_SLUG}")
+    click.echo(f"Its app, with the Cancel buttons: {base}/")
+    for which, (label, _) in enumerate(DEMO_CUSTOMERS):
+        click.echo(f"\n{label}:\n  {demo_link(which, locale)}")
+    click.echo("\nThe dashboard: add yourself a user (in another terminal, same folder and venv)")
+    click.echo(f"  flask --app cancelpage user add {DEMO_SLUG} you@example.com")
+    click.echo(f"then sign in at {base}/admin/login\n")
     if not no_serve:
         # app.run() refuses to start inside the `flask` command; serve with werkzeug directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)

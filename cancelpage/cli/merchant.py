@@ -1,14 +1,16 @@
-"""`flask --app cancelpage merchant ...`: create a merchant, set its framing origins, webhook
-secrets and dunning days."""
+"""`flask --app cancelpage merchant ...`: create and list merchants, set their framing origins,
+webhook secrets and dunning days."""
 
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 from flask.cli import with_appcontext
 
 from cancelpage.cli.common import load_merchant
 from cancelpage.extensions import db
 from cancelpage.merchants.store import MerchantError, create_merchant
+from cancelpage.models import Merchant, MerchantUser
 from cancelpage.recovery import emails, webhooks
 from cancelpage.web.headers import validate_frame_ancestors
 
@@ -35,6 +37,22 @@ def merchant_create(slug: str, name: str | None, stripe_key: str | None, hosts: 
     mode = "live" if merchant.live else "preview"
     click.echo(f"Created merchant {merchant.slug!r} ({mode} mode).")
     click.echo(f"Link-signing secret (keep it in your backend): {merchant.link_secrets[-1]}")
+
+
+@merchant_group.command("list")
+@with_appcontext
+def merchant_list() -> None:
+    """Every merchant: slug (what other commands take), mode, dashboard users, name."""
+    db.create_all()
+    merchants = db.session.scalars(sa.select(Merchant).order_by(Merchant.slug)).all()
+    if not merchants:
+        click.echo("No merchants yet: `flask --app cancelpage merchant create SLUG` (or `demo`).")
+    for merchant in merchants:
+        users = db.session.scalar(
+            sa.select(sa.func.count()).where(MerchantUser.merchant_id == merchant.id)
+        )
+        mode = "live" if merchant.live else "preview"
+        click.echo(f"{merchant.slug}\t{mode}\t{users} user(s)\t{merchant.name}")
 
 
 @merchant_group.command("frame-ancestors")

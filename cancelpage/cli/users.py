@@ -1,4 +1,5 @@
-"""`flask --app cancelpage user add MERCHANT EMAIL`: dashboard users."""
+"""`flask --app cancelpage user add MERCHANT EMAIL` and `user set-password EMAIL`: dashboard
+users."""
 
 from __future__ import annotations
 
@@ -10,18 +11,19 @@ from cancelpage.extensions import db
 from cancelpage.merchants import accounts
 
 user_group = AppGroup("user", help="Manage dashboard users.")
-
-
-@user_group.command("add")
-@click.argument("merchant")
-@click.argument("email")
-@click.option(
+password_option = click.option(
     "--password",
     prompt=True,
     hide_input=True,
     confirmation_prompt=True,
     help="For scripts; prompted for (hidden) when left out.",
 )
+
+
+@user_group.command("add")
+@click.argument("merchant")
+@click.argument("email")
+@password_option
 def user_add(merchant: str, email: str, password: str) -> None:
     """Add a user who signs in to MERCHANT's dashboard with EMAIL."""
     db.create_all()
@@ -32,3 +34,19 @@ def user_add(merchant: str, email: str, password: str) -> None:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(f"Added {user.email} to {found.slug!r}. Sign in at /admin/login.")
+
+
+@user_group.command("set-password")
+@click.argument("email")
+@password_option
+def user_set_password(email: str, password: str) -> None:
+    """Set a new password for the user who signs in with EMAIL (no email needed)."""
+    user = accounts.user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no dashboard user {email!r}")
+    try:
+        accounts.set_password(user, password)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"New password set for {user.email}. Sign in at /admin/login.")

@@ -13,7 +13,7 @@ from cancelpage.billing import BillingError, StripeRejected, StripeUnavailable
 from cancelpage.cancel_sessions import LinkRefused
 from cancelpage.extensions import limiter
 from cancelpage.merchants.store import by_slug
-from cancelpage.models import CancelSession
+from cancelpage.models import CancelSession, Merchant
 from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
 from cancelpage.web.rendering import render, see_other, wants_fragment
 
@@ -253,9 +253,20 @@ def _date(ts: int | None) -> datetime | None:
 
 @bp.get("/brand/<slug>.css")
 def brand_css(slug: str) -> Response:
-    """The merchant's colour as a stylesheet, so pages need no inline style (strict CSP)."""
+    """The merchant's colour as a stylesheet, so pages need no inline style (strict CSP).
+
+    Pages link it with the colour in the URL (brand_css_url), so a saved colour shows on the
+    next load and a versioned URL can be cached for long.
+    """
     merchant = by_slug(slug)
     colour = merchant.brand_color if merchant else DEFAULT_BRAND_COLOR
     response = current_app.response_class(f":root{{--brand:{colour}}}\n", mimetype="text/css")
-    response.cache_control.max_age = 300
+    versioned = request.args.get("v") == colour.removeprefix("#")
+    response.cache_control.max_age = 31_536_000 if versioned else 60
     return response
+
+
+@bp.app_template_global()
+def brand_css_url(merchant: Merchant) -> str:
+    """The brand stylesheet's URL for the colour saved now (a new colour is a new URL)."""
+    return url_for("cancel.brand_css", slug=merchant.slug, v=merchant.brand_color.removeprefix("#"))

@@ -54,10 +54,13 @@ from .offers import (
 from .parsing import experiment_to_dict, flow_to_dict, offer_to_dict, parse_flow
 from .targeting import (
     assign_offers,
+    catches_all_of,
     choose_offers,
     condition_holds,
+    matching_rule,
     offer_applies,
     rule_matches,
+    shadowed_rules,
 )
 
 __all__ = [
@@ -104,6 +107,7 @@ __all__ = [
     "assign_arm",
     "assign_offers",
     "bucket",
+    "catches_all_of",
     "choose_offers",
     "clean_comment",
     "complete",
@@ -113,12 +117,14 @@ __all__ = [
     "experiment_to_dict",
     "flow_to_dict",
     "free_period_end",
+    "matching_rule",
     "monthly_amount",
     "offer_applies",
     "offer_to_dict",
     "parse_flow",
     "pause_resumes_at",
     "rule_matches",
+    "shadowed_rules",
     "submit",
     "to_timestamp",
 ]

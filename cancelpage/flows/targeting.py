@@ -134,3 +134,66 @@ def assign_offers(
         seen.add(offer_id)
         chosen.append(offer)
     return chosen, assignments
+
+
+def _values(condition: Condition) -> tuple[str, ...] | None:
+    """The values an eq/in condition accepts (None for the numeric tests)."""
+    if condition.op == "eq":
+        return (str(condition.value),)
+    if condition.op == "in" and isinstance(condition.value, tuple):
+        return condition.value
+    return None
+
+
+def _implies(narrow: Condition, broad: Condition) -> bool:
+    """Whether every snapshot that satisfies ``narrow`` also satisfies ``broad`` (same field)."""
+    if narrow.field != broad.field:
+        return False
+    accepted = _values(narrow)
+    if broad.op in ("gte", "lte"):
+        bound = _number(broad.value)
+        if bound is None:
+            return False
+        if narrow.op == broad.op:
+            own = _number(narrow.value)
+            return own is not None and (own >= bound if broad.op == "gte" else own <= bound)
+        if accepted is None:
+            return False
+        numbers = [_number(v) for v in accepted]
+        return all(
+            n is not None and (n >= bound if broad.op == "gte" else n <= bound) for n in numbers
+        )
+    wanted = _values(broad)
+    if accepted is None or wanted is None:
+        return False
+    if narrow.field == "plan":
+        return {v.casefold() for v in accepted} <= {v.casefold() for v in wanted}
+    return set(accepted) <= set(wanted)
+
+
+def catches_all_of(earlier: Rule, later: Rule) -> bool:
+    """Whether ``earlier`` matches every customer ``later`` would: then ``later`` never fires."""
+    if earlier.reasons and not (later.reasons and set(later.reasons) <= set(earlier.reasons)):
+        return False
+    return all(
+        any(_implies(own, broad) for own in later.conditions) for broad in earlier.conditions
+    )
+
+
+def shadowed_rules(flow: Flow) -> dict[int, int]:
+    """{index of a rule that can never match: index of the first earlier rule that catches it}."""
+    shadowed: dict[int, int] = {}
+    for index, rule in enumerate(flow.rules):
+        for before in range(index):
+            if catches_all_of(flow.rules[before], rule):
+                shadowed[index] = before
+                break
+    return shadowed
+
+
+def matching_rule(flow: Flow, reason_code: str, snapshot: Snapshot) -> int | None:
+    """The index of the rule that decides this customer's offers (None: the default offers)."""
+    for index, rule in enumerate(flow.rules):
+        if rule_matches(rule, reason_code, snapshot):
+            return index
+    return None

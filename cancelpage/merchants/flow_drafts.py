@@ -237,11 +237,14 @@ def put_offer(
 
 
 def put_rule(merchant: Merchant, index: int | None, form: MultiDict[str, str]) -> None:
+    """Change a rule, or insert a new one at the chosen position (1 = checked first)."""
     data = draft_of(merchant)
     rules = data["rules"]
     if index is None:
-        rules.append(rule_from_form(form))
-        index = len(rules) - 1
+        position = _number(form.get("position"))
+        index = position - 1 if isinstance(position, int) else 0
+        index = min(max(index, 0), len(rules))
+        rules.insert(index, rule_from_form(form))
     else:
         _check_index(rules, index)
         rules[index] = rule_from_form(form)
@@ -308,6 +311,11 @@ class NotFound(LookupError):
 def _check_index(items: list[Any], index: int) -> None:
     if not 0 <= index < len(items):
         raise NotFound
+
+
+def shadowed(data: Mapping[str, Any]) -> dict[int, int]:
+    """{rule index: index of the earlier rule that catches everyone it would} for the draft."""
+    return flows.shadowed_rules(flows.parse_flow(data))
 
 
 def offer_index(data: Mapping[str, Any], offer_id: str) -> int:

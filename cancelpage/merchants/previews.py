@@ -3,12 +3,18 @@ in preview mode even for a live merchant (nothing is sent to Stripe; the request
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import force_locale
 
-from cancelpage import links
+from cancelpage import flows, i18n, links
+from cancelpage.cancel_sessions import preview_snapshot
+from cancelpage.i18n.formats import accept_label, offer_terms
 from cancelpage.merchants.settings import LOCALES
 from cancelpage.models import Merchant
 from cancelpage.vocabulary import CURRENCY_RE, PREVIEW_DEFAULTS, PRICE_ID_RE
@@ -79,3 +85,101 @@ def preview_path(merchant: Merchant, attributes: Mapping[str, str], locale: str 
         locale=locale,
     )
     return urlsplit(url).path
+
+
+# ---- the flow editor's side-by-side preview of the draft -----------------------------------------
+
+OP_WORDS = {"eq": "is", "in": "is one of", "gte": "is at least", "lte": "is at most"}
+
+
+@dataclass(frozen=True)
+class DraftPreview:
+    """What the draft shows one segment: the deciding rule (or the defaults), why, the offers."""
+
+    snapshot: flows.Snapshot
+    reason: flows.Reason | None
+    rule_index: int | None
+    rule_name: str | None
+    why: list[str]
+    offers: list[flows.Offer]
+    # Each offer as the customer reads it, in the chosen language: title, terms, text, button.
+    shown: list[dict[str, str]]
+
+
+def segment_form(args: Mapping[str, str]) -> dict[str, str]:
+    """The segment form's values: what was sent, else the defaults (reason: the first one)."""
+    keys = ("plan", "mrr", "tenure_days", "attributes", "reason", "locale")
+    return {key: args.get(key, str(DEFAULTS.get(key, ""))) for key in keys}
+
+
+def preview_draft(
+    merchant: Merchant, draft: Mapping[str, Any], form: Mapping[str, str]
+) -> tuple[DraftPreview | None, dict[str, str]]:
+    """(the draft's answer for the segment in ``form``, errors by field)."""
+    flow = flows.parse_flow(draft)
+    attributes, _, errors = validate({**DEFAULTS, **form, "price_id": ""})
+    enabled = [r.code for r in flow.reasons if r.enabled]
+    reason = flow.reason(form.get("reason") or (enabled[0] if enabled else ""))
+    if reason is None:
+        errors["reason"] = "Choose one of the draft's reasons."
+    if errors or reason is None:
+        return None, errors
+    snapshot = snapshot_of_preview(attributes)
+    index = flows.matching_rule(flow, reason.code, snapshot)
+    rule = flow.rules[index] if index is not None else None
+    why = explain(flow, reason.code, snapshot)
+    offers = flows.choose_offers(flow, reason.code, snapshot, "cus_preview")
+    shown = as_customer_sees(merchant, offers, snapshot, form.get("locale") or None)
+    name = rule.name if rule else None
+    return DraftPreview(snapshot, reason, index, name, why, offers, shown), {}
+
+
+def as_customer_sees(
+    merchant: Merchant, offers: list[flows.Offer], snapshot: flows.Snapshot, locale: str | None
+) -> list[dict[str, str]]:
+    """The customer page's words for each offer, in ``locale`` (else the merchant's language)."""
+    language = locale or merchant.default_locale
+    texts = i18n.MerchantTexts(merchant, language)
+    with force_locale(language):
+        return [
+            {
+                "id": offer.id,
+                "title": texts.title(offer),
+                "terms": str(offer_terms(offer, snapshot)),
+                "body": texts.body(offer) if offer.body else "",
+                "accept": str(accept_label(offer)),
+            }
+            for offer in offers
+        ]
+
+
+def snapshot_of_preview(attributes: Mapping[str, str]) -> flows.Snapshot:
+    names = {f.name for f in dataclasses.fields(flows.Snapshot)}
+    data = preview_snapshot(attributes)
+    return flows.Snapshot(**{k: v for k, v in data.items() if k in names})
+
+
+def explain(flow: flows.Flow, reason_code: str, snapshot: flows.Snapshot) -> list[str]:
+    """One line per rule up to the one that matched: what held, or what did not."""
+    lines: list[str] = []
+    for number, rule in enumerate(flow.rules, start=1):
+        if rule.reasons and reason_code not in rule.reasons:
+            lines.append(f"{number}. {rule.name}: no, it is for other reasons.")
+            continue
+        failed = [c for c in rule.conditions if not flows.condition_holds(c, snapshot)]
+        if failed:
+            lines.append(f"{number}. {rule.name}: no, {describe(failed[0])} does not hold.")
+            continue
+        held = [describe(c) for c in rule.conditions] or ["it has no conditions"]
+        reason = "the reason is one of its reasons" if rule.reasons else "it takes any reason"
+        lines.append(f"{number}. {rule.name}: yes, {reason}; " + ", ".join(held) + ".")
+        return lines
+    lines.append("No rule matched: the default offers are shown.")
+    return lines
+
+
+def describe(condition: flows.Condition) -> str:
+    field = condition.field.removeprefix("attr.")
+    value = condition.value
+    shown = ", ".join(value) if isinstance(value, tuple) else str(value)
+    return f"{field} {OP_WORDS.get(condition.op, condition.op)} {shown}"

@@ -25,6 +25,9 @@ HOST_RE = re.compile(
     r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
 )
 MAX_HOSTS = 20
+# White text on the brand colour (buttons): WCAG AA wants 4.5:1; below 3:1 it is refused.
+AA_TEXT_CONTRAST = 4.5
+MIN_UI_CONTRAST = 3.0
 MIN_LINK_HOURS, MAX_LINK_HOURS = 1, 30 * 24
 
 
@@ -36,12 +39,20 @@ class CopyField:
     step: str
     label: str
     max_length: int = 300
+    # What customers see while the field is empty (English; the page translates it).
+    default: str = ""
 
 
 # Keys of Merchant.copy; the customer templates read exactly these.
 COPY_FIELDS: tuple[CopyField, ...] = (
     CopyField("survey_intro", "survey", "Survey: text under the headline"),
-    CopyField("survey_question", "survey", "Survey: the question", 200),
+    CopyField(
+        "survey_question",
+        "survey",
+        "Survey: the question",
+        200,
+        "What is the main reason you're cancelling?",
+    ),
     CopyField("offer_intro", "offer", "Offer: text above each offer"),
     CopyField("confirm_intro", "confirm", "Confirmation: text above the buttons"),
     CopyField("done_saved", "done", "After accepting an offer: thank-you text"),
@@ -140,6 +151,12 @@ def _validate_page(form: Mapping[str, str], values: dict[str, Any], errors: dict
     colour = form.get("brand_color", "").strip()
     if not COLOR_RE.fullmatch(colour):
         errors["brand_color"] = f"Use a colour like {DEFAULT_BRAND_COLOR} (# and six hex digits)."
+    elif contrast_with_white(colour) < MIN_UI_CONTRAST:
+        ratio = contrast_with_white(colour)
+        errors["brand_color"] = (
+            f"White button text on {colour.lower()} is unreadable (contrast {ratio:.1f}:1, "
+            f"at least {MIN_UI_CONTRAST:g}:1 needed). Try {darker_for_text(colour)}."
+        )
     values["brand_color"] = colour.lower()
     values["headline"] = _text(form, "headline", errors, max_length=200)
     copy: dict[str, str] = {}
@@ -188,6 +205,39 @@ def _validate_rules(
     values["default_locale"] = locale
 
 
+def _channel(value: int) -> float:
+    c = value / 255
+    return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def contrast_with_white(colour: str) -> float:
+    """WCAG contrast ratio of white text on ``colour`` (#rrggbb): 1 to 21."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
+    return 1.05 / (luminance + 0.05)
+
+
+def darker_for_text(colour: str) -> str:
+    """The same hue, darkened until white text on it reaches WCAG AA (4.5:1)."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    for step in range(100, -1, -1):
+        shade = "#{:02x}{:02x}{:02x}".format(*(round(c * step / 100) for c in (r, g, b)))
+        if contrast_with_white(shade) >= AA_TEXT_CONTRAST:
+            return shade
+    return "#000000"
+
+
+def contrast_warning(colour: str) -> str | None:
+    """A warning for a colour that passes the 3:1 floor but not AA for button text (4.5:1)."""
+    ratio = contrast_with_white(colour)
+    if ratio >= AA_TEXT_CONTRAST:
+        return None
+    return (
+        f"White button text on {colour} has a contrast of {ratio:.1f}:1; WCAG AA asks for "
+        f"{AA_TEXT_CONTRAST:g}:1. A darker shade such as {darker_for_text(colour)} reads better."
+    )
+
+
 def apply(merchant: Merchant, values: Mapping[str, Any]) -> None:
     for name in (
         "name",
@@ -205,6 +255,11 @@ def apply(merchant: Merchant, values: Mapping[str, Any]) -> None:
     translations = {k: v for k, v in (merchant.copy or {}).items() if isinstance(v, dict)}
     merchant.copy = {**translations, **values["copy"]}
     merchant.return_hosts = list(values["return_hosts"])
+
+
+def copy_field(name: str) -> CopyField | None:
+    """The copy field a form field (``copy_<key>``) edits."""
+    return next((f for f in COPY_FIELDS if f"copy_{f.key}" == name), None)
 
 
 def form_values(merchant: Merchant) -> dict[str, str]:

@@ -279,7 +279,10 @@ BIG_SPENDERS = {
 
 
 def test_add_and_reorder_a_rule(app: Flask, client: FlaskClient, token: str) -> None:
-    assert post(client, "/admin/flow/rules", token, BIG_SPENDERS).status_code == 303
+    """A new rule is inserted where the merchant chose (first by default), then moved."""
+    count = len(draft(app)["rules"])
+    last = {**BIG_SPENDERS, "position": str(count + 1)}
+    assert post(client, "/admin/flow/rules", token, last).status_code == 303
     rule = draft(app)["rules"][-1]
     assert rule == {
         "name": "Big spenders",
@@ -290,14 +293,34 @@ def test_add_and_reorder_a_rule(app: Flask, client: FlaskClient, token: str) -> 
         ],
         "offers": ["free_30d"],
     }
-    last = len(draft(app)["rules"]) - 1
-    for _ in range(last):
-        post(client, f"/admin/flow/rules/{last}/move", token, {"direction": "up"}, headers=HX)
-        last -= 1
+    index = count
+    for _ in range(count):
+        post(client, f"/admin/flow/rules/{index}/move", token, {"direction": "up"}, headers=HX)
+        index -= 1
     assert draft(app)["rules"][0]["name"] == "Big spenders"
     page = client.get("/admin/flow").get_data(as_text=True)
     assert 'name="cond-1-attr" value="team"' in page
     assert 'value="blue, green"' in page
+
+
+@pytest.mark.parametrize(("position", "index"), [("1", 0), ("3", 2), ("", 0), ("99", 4)])
+def test_a_new_rule_lands_at_the_chosen_position(
+    app: Flask, client: FlaskClient, token: str, position: str, index: int
+) -> None:
+    before = [rule["name"] for rule in draft(app)["rules"]]
+    form = {**BIG_SPENDERS, "name": "Chosen place", "position": position}
+    assert post(client, "/admin/flow/rules", token, form).status_code == 303
+    names = [rule["name"] for rule in draft(app)["rules"]]
+    assert names == [*before[:index], "Chosen place", *before[index:]]
+
+
+def test_a_rule_an_earlier_rule_catches_says_it_is_never_used(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    catch_all = {"name": "Everyone", "offers": ["free_30d"], "position": "1"}
+    assert post(client, "/admin/flow/rules", token, catch_all).status_code == 303
+    page = client.get("/admin/flow").get_data(as_text=True)
+    assert page.count("Never used: rule 1 (“Everyone”)") == len(draft(app)["rules"]) - 1
 
 
 @pytest.mark.parametrize(
@@ -409,9 +432,7 @@ def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
 ) -> None:
     add_user(app, "live", "owner@live.example")
     token = sign_in(client, "owner@live.example")
-    post(client, "/admin/flow/rules", token, {**BIG_SPENDERS, "cond-1-field": ""})
-    for index in range(4, 0, -1):
-        post(client, f"/admin/flow/rules/{index}/move", token, {"direction": "up"})
+    post(client, "/admin/flow/rules", token, {**BIG_SPENDERS, "cond-1-field": "", "position": "1"})
     post(client, "/admin/flow/publish", token)
     segments = {
         "9900": ("30 days on us", "POST /v1/subscriptions/sub_preview"),
@@ -441,6 +462,8 @@ def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
     with app.app_context():
         sessions = db.session.scalars(sa.select(CancelSession)).all()
         assert [s.live for s in sessions] == [False, False]
+        # Marked, so that analytics can leave the merchant's own tries out.
+        assert [s.dashboard_preview for s in sessions] == [True, True]
         assert {s.attributes["mrr"] for s in sessions} == {"9900", "900"}
 
 
@@ -509,3 +532,65 @@ def test_edits_keep_translations(app: Flask, client: FlaskClient, token: str) ->
     assert offer["titles"] == {"de": "25 % Rabatt"}
     assert offer["duration"] == "once"
     assert "duration_in_months" not in offer  # a field cleared in the form is gone
+
+
+# ---- the draft preview beside the editor --------------------------------------------------------
+
+
+def test_the_draft_preview_shows_two_segments_different_offers_and_why(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    """The draft (unpublished) decides: the new rule at position 1 catches big spenders only."""
+    post(client, "/admin/flow/rules", token, {**BIG_SPENDERS, "cond-1-field": "", "position": "1"})
+    assert published_numbers(app) == [1]
+    segment = {"plan": "Pro", "tenure_days": "400", "reason": "too_expensive", "attributes": ""}
+    big = client.get(
+        "/admin/flow/draft-preview", query_string={**segment, "mrr": "9900"}, headers=HX
+    )
+    small = client.get(
+        "/admin/flow/draft-preview", query_string={**segment, "mrr": "900"}, headers=HX
+    )
+    big_page, small_page = text(big), text(small)
+    assert "<html" not in big_page
+    assert "Rule 1 “Big spenders” decides." in big_page
+    assert (
+        "1. Big spenders: yes, the reason is one of its reasons; mrr is at least 5000." in big_page
+    )
+    assert 'data-offer="free_30d"' in big_page
+    assert "Rule 2 “Price-sensitive” decides." in small_page
+    assert "1. Big spenders: no, mrr is at least 5000 does not hold." in small_page
+    assert 'data-offer="discount_25_3m"' in small_page
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CancelSession)) == 0
+
+
+def test_the_draft_preview_speaks_the_chosen_language_and_works_without_js(
+    client: FlaskClient, token: str
+) -> None:
+    query = {"plan": "Pro", "mrr": "900", "tenure_days": "400", "reason": "too_expensive"}
+    plain = client.get("/admin/flow/draft-preview", query_string={**query, "locale": "de"})
+    assert plain.status_code == 303
+    page = text(client.get(plain.headers["Location"]))
+    assert "<html" in page
+    assert "Rule 1 “Price-sensitive” decides." in page
+    assert 'data-offer="discount_25_3m"' in page
+    assert 'lang="en"' in page  # the dashboard stays English; only the preview is German
+    bad = text(client.get("/admin/flow", query_string={**query, "mrr": "lots"}))
+    assert "Monthly revenue in minor units" in bad
+
+
+def test_a_refused_edit_swaps_only_its_own_item(client: FlaskClient, token: str) -> None:
+    """htmx: the server names the element to replace, so the rest of the editor stays as typed."""
+    bad = {"kind": "discount", "id": "half", "title": "Half off", "percent_off": "500"}
+    response = post(client, "/admin/flow/offers", token, bad, headers=HX)
+    assert response.headers["HX-Retarget"] == "#new-offer"
+    assert response.headers["HX-Reselect"] == "#new-offer"
+    assert 'id="new-offer"' in text(response)
+    used = post(client, "/admin/flow/offers/discount_25_3m/delete", token, headers=HX)
+    assert used.headers["HX-Retarget"] == used.headers["HX-Reselect"] == "#offer-0"
+    assert "This offer is used by" in text(used)
+    good = {**bad, "percent_off": "50", "duration": "once"}
+    saved = post(client, "/admin/flow/offers", token, good, headers=HX)
+    assert saved.headers["HX-Retarget"] == "#editor"
+    assert "HX-Reselect" not in saved.headers
+    assert saved.headers["HX-Trigger"] == "draft-changed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from cancelpage.merchants.store import by_slug
 GOOD = {
     "name": "Acme <b>Analytics</b>",
     "logo_url": "https://cdn.acme.example/logo.png",
-    "brand_color": "#0EA5E9",
+    "brand_color": "#0B7DB1",
     "headline": "Wait <script>alert(1)</script>",
     "copy_survey_intro": "We read every answer.\nThank you!",
     "copy_survey_question": "Why <i>are</i> you leaving?",
@@ -42,15 +43,17 @@ def token(app: Flask, client: FlaskClient, merchant: Any) -> str:
 def test_good_settings_are_saved(app: Flask, client: FlaskClient, token: str) -> None:
     response = post(client, "/admin/settings", token, GOOD)
     assert response.status_code == 303
-    assert response.headers["Location"] == "/admin/settings"
+    assert response.headers["Location"] == "/admin/settings#saved"
     page = text(client.get("/admin/settings"))
-    assert "Settings saved." in page
+    # Beside the Save button, where the eye is, and only there.
+    assert page.count("Settings saved.") == 1
+    assert page.index("Save settings</button>") < page.index('id="saved"')
     assert "Wait &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert" not in page
     with app.app_context():
         m = by_slug("acme")
         assert m.name == "Acme <b>Analytics</b>"
-        assert m.brand_color == "#0ea5e9"
+        assert m.brand_color == "#0b7db1"
         assert m.return_hosts == ["app.acme.example", "billing.acme.example"]
         assert m.cancel_mode == "immediately"
         assert m.link_max_age == 48 * 3600
@@ -165,7 +168,7 @@ def test_customers_see_the_settings_escaped(
     assert "Glad you stayed." not in done
     assert 'href="https://app.acme.example/account"' in done
     css = client.get("/brand/acme.css").get_data(as_text=True)
-    assert "--brand:#0ea5e9" in css
+    assert "--brand:#0b7db1" in css
 
 
 def test_every_copy_key_is_read_by_a_customer_template(app: Flask) -> None:
@@ -199,3 +202,55 @@ def test_saving_keeps_translated_copy(app: Flask, client: FlaskClient, token: st
         copy = by_slug("acme").copy
     assert copy["de"] == {"survey_intro": "Alt"}
     assert copy["survey_intro"] == "We read every answer.\nThank you!"
+
+
+# ---- the brand colour: readable, and shown at once ----------------------------------------------
+
+
+@pytest.mark.parametrize("colour", ["#ffff00", "#ffffff", "#22c55e"])
+def test_a_brand_colour_white_text_cannot_be_read_on_is_refused(
+    app: Flask, client: FlaskClient, token: str, colour: str
+) -> None:
+    response = post(client, "/admin/settings", token, {**GOOD, "brand_color": colour})
+    assert response.status_code == 200
+    page = text(response)
+    message = page[page.index('id="brand_color-error"') :][:300]
+    assert "unreadable" in message
+    assert "Try #" in message
+    with app.app_context():
+        assert by_slug("acme").brand_color != colour
+
+
+def test_a_colour_below_aa_is_kept_with_a_warning_and_a_darker_shade(
+    client: FlaskClient, token: str
+) -> None:
+    response = post(
+        client, "/admin/settings", token, {**GOOD, "brand_color": "#3b82f6"}, headers=HX
+    )
+    body = text(response)
+    assert "Settings saved." in body
+    assert "contrast of 3.7:1; WCAG AA asks for 4.5:1" in body
+    suggested = re.search(r"such as (#[0-9a-f]{6})", body).group(1)
+    assert settings.contrast_with_white(suggested) >= 4.5
+    assert settings.contrast_with_white("#4f46e5") >= 4.5  # the default needs no warning
+
+
+def test_a_saved_colour_gets_a_new_stylesheet_url(client: FlaskClient, token: str) -> None:
+    before = text(client.get("/admin/settings"))
+    response = post(client, "/admin/settings", token, GOOD, headers=HX)
+    after = text(client.get("/admin/settings"))
+    assert 'href="/brand/acme.css?v=0b7db1"' in after
+    assert 'href="/brand/acme.css?v=0b7db1"' not in before
+    # With htmx the page's stylesheet link is swapped in place (out of band).
+    assert 'id="brand-css" href="/brand/acme.css?v=0b7db1" hx-swap-oob="true"' in text(response)
+
+
+def test_empty_copy_fields_show_the_default_text(client: FlaskClient, token: str) -> None:
+    page = text(client.get("/admin/settings"))
+    assert (
+        'What is the main reason you&#39;re cancelling?</span> <span class="help">(the default)'
+        in page
+    )
+    assert "(the default text)" not in page
+    preview = client.get("/admin/settings/copy-preview?copy_survey_question=", headers=HX)
+    assert "What is the main reason" in text(preview)

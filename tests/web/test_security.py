@@ -66,8 +66,11 @@ def test_static_files_and_brand_css_keep_their_caching(client: FlaskClient, merc
     assert static.headers["Cache-Control"] != "no-store"
     static.close()
     brand = client.get("/brand/acme.css")
-    assert brand.headers["Cache-Control"] == "max-age=300"
+    assert brand.headers["Cache-Control"] == "max-age=60"
     assert brand.headers["X-Content-Type-Options"] == "nosniff"
+    # The pages link it with the colour in the URL: that one may be kept for a year.
+    versioned = client.get("/brand/acme.css", query_string={"v": merchant.brand_color[1:]})
+    assert versioned.headers["Cache-Control"] == "max-age=31536000"
 
 
 def test_templates_need_no_inline_script_or_style() -> None:
