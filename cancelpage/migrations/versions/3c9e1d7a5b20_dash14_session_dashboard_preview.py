@@ -1,7 +1,7 @@
 """cancel_session.dashboard_preview: sessions opened by the dashboard's preview are not data
 
 Revision ID: 3c9e1d7a5b20
-Revises: a54b6de88c0d
+Revises: b7e41c2d9a10
 Create Date: 2026-12-01 23:00:00
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '3c9e1d7a5b20'
-down_revision = 'a54b6de88c0d'
+down_revision = 'b7e41c2d9a10'
 branch_labels = None
 depends_on = None
 
