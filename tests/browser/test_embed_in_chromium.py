@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserType, Page, expect
 from support.browser_support import CSP_LISTENER
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -206,3 +206,187 @@ def test_saved_inside_the_dialog(
     expect(page.locator("#cancel-link")).to_be_focused()
     assert len(parent.messages) == len(parent.events) == 1
     assert parent.errors == []
+
+
+def test_canceled_inside_the_dialog(
+    parent: Parent,
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+    live_server: str,
+) -> None:
+    page = parent.page
+    open_dialog(parent, merchant_origins[0], embed_link("embedco", "canceled"))
+    click_in_frame(page, "Skip, just cancel")
+    expect(heading_in_frame(page)).to_have_text("Cancel your subscription?")
+    click_in_frame(page, "Cancel subscription")
+    expect(heading_in_frame(page)).to_have_text("Your subscription is canceled")
+    message = parent.one_outcome()
+    assert message["origin"] == live_server
+    assert message["data"]["outcome"] == "canceled"
+    assert message["data"]["offer"] is None
+    assert message["data"]["ends_at"].endswith("+00:00")
+    assert parent.events[0]["detail"]["outcome"] == "canceled"
+    assert parent.errors == []
+
+
+def test_portal_opens_in_the_top_window(
+    parent: Parent,
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+    live_server: str,
+) -> None:
+    page = parent.page
+    # Stripe's portal is never reached from the tests: the browser answers for it.
+    page.context.route(
+        "https://billing.stripe.com/**",
+        lambda route: route.fulfill(body="<title>Stripe portal</title>", content_type="text/html"),
+    )
+    open_dialog(parent, merchant_origins[0], embed_link("embedportal", "portal"))
+    click_in_frame(page, "Skip, just cancel")
+    expect(heading_in_frame(page)).to_have_text("Cancel your subscription?")
+    frame = page.frame_locator("iframe.cancelpage-frame")
+    expect(frame.get_by_text("It opens in the full window")).to_be_visible()
+    with page.expect_navigation(url="https://billing.stripe.com/p/session/preview_*"):
+        click_in_frame(page, "Cancel subscription")
+    expect(page).to_have_title("Stripe portal")
+    assert len(parent.messages) == 1
+    assert parent.messages[0]["origin"] == live_server
+    assert parent.messages[0]["data"] == {
+        "type": "cancelpage:outcome",
+        "outcome": "portal",
+        "offer": None,
+        "ends_at": None,
+    }
+    assert parent.errors == []
+
+
+@pytest.mark.parametrize("how", ["escape", "close-button"])
+def test_closing_reports_closed_and_returns_focus(
+    parent: Parent,
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+    how: str,
+) -> None:
+    page = parent.page
+    open_dialog(parent, merchant_origins[0], embed_link("embedco", f"close-{how}"))
+    assert_modal_with_focus_inside(page)
+    if how == "escape":
+        # Focus is inside the framed flow: Esc there still closes the dialog.
+        page.frame_locator("iframe.cancelpage-frame").get_by_label("It's too expensive").focus()
+        page.keyboard.press("Escape")
+    else:
+        page.get_by_role("button", name="Close").click()
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(page.locator("#cancel-link")).to_be_focused()
+    assert parent.messages == []  # the frame reported nothing: the customer chose nothing
+    assert parent.events == [
+        {"target": "cancel-link", "detail": {"outcome": "closed", "offer": None, "ends_at": None}}
+    ]
+    assert parent.errors == []
+
+
+def test_open_api_resolves_with_the_outcome(
+    parent: Parent,
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+) -> None:
+    page = parent.page
+    parent.open_account(merchant_origins[0], "")
+    page.evaluate(
+        "url => { window.apiResult = null; Cancelpage.open(url).then(r => (apiResult = r)); }",
+        embed_link("embedco", "api"),
+    )
+    expect(heading_in_frame(page)).to_have_text("Before you go…")
+    click_in_frame(page, "Skip, just cancel")
+    click_in_frame(page, "Keep my subscription")
+    expect(heading_in_frame(page)).to_have_text("Your subscription continues")
+    page.wait_for_function("window.apiResult !== null")
+    assert page.evaluate("window.apiResult") == {"outcome": "saved", "offer": None, "ends_at": None}
+    assert parent.events == [
+        {"target": "document", "detail": {"outcome": "saved", "offer": None, "ends_at": None}}
+    ]
+    assert parent.errors == []
+
+
+def test_another_origin_cannot_frame_the_flow(
+    parent: Parent,
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+) -> None:
+    page = parent.page
+    parent.open_account(merchant_origins[1], embed_link("embedco", "other-origin"))
+    with page.expect_response(lambda r: "/s/" in r.url) as shown:
+        page.get_by_role("link", name="Cancel subscription").click()
+    assert "frame-ancestors" in shown.value.headers["content-security-policy"]
+    page.wait_for_timeout(500)
+    flow = page.frame_locator("iframe.cancelpage-frame").locator("#step")
+    expect(flow).to_have_count(0)
+    assert parent.messages == []
+    assert [e for e in parent.errors if "frame-ancestors" not in e] == []
+    assert any("frame-ancestors" in e for e in parent.errors)
+
+
+def test_blocked_third_party_cookies_change_nothing(
+    browser_type: BrowserType,
+    browser_type_launch_args: dict[str, Any],
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+    live_server: str,
+) -> None:
+    args = [*browser_type_launch_args["args"], "--test-third-party-cookie-phaseout"]
+    browser = browser_type.launch(**{**browser_type_launch_args, "args": args})
+    try:
+        parent = new_parent(browser)
+        page = parent.page
+        open_dialog(parent, merchant_origins[0], embed_link("embedco", "no-cookies"))
+        frame = next(f for f in page.frames if f.url.startswith(live_server))
+        # The frame gets no cookie at all (a cross-site frame on http never does in Chromium;
+        # the flag blocks them on https too), and the flow below needs none.
+        access = "async () => [document.cookie = 'probe=1', await document.hasStorageAccess()]"
+        assert frame.evaluate(access) == ["probe=1", False]
+        assert frame.evaluate("document.cookie") == ""
+        click_in_frame(page, "Skip, just cancel")
+        click_in_frame(page, "Cancel subscription")
+        expect(heading_in_frame(page)).to_have_text("Your subscription is canceled")
+        assert parent.one_outcome()["data"]["outcome"] == "canceled"
+        assert page.context.cookies() == []
+        assert parent.errors == []
+    finally:
+        browser.close()
+
+
+def test_without_javascript_the_link_navigates(
+    browser: Browser,
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+    live_server: str,
+) -> None:
+    parent = new_parent(browser, js=False)
+    page = parent.page
+    parent.open_account(merchant_origins[0], embed_link("embedco", "no-js"))
+    page.get_by_role("link", name="Cancel subscription").click()
+    expect(page.locator("#step h1")).to_have_text("Before you go…")
+    assert page.url.startswith(f"{live_server}/s/")
+    assert page.locator("dialog").count() == 0
+    assert parent.errors == []
+    page.context.close()
+
+
+def test_dialog_fits_320_px(
+    browser: Browser,
+    embed_link: Callable[[str, str], str],
+    merchant_origins: tuple[str, str],
+    artifacts: Path,
+) -> None:
+    parent = new_parent(browser, width=320)
+    page = parent.page
+    open_dialog(parent, merchant_origins[0], embed_link("embedco", "narrow"))
+    box = page.locator("dialog").bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["width"] <= 320
+    scroll = page.frame_locator("iframe.cancelpage-frame").locator("html")
+    assert scroll.evaluate("e => e.scrollWidth <= e.clientWidth")  # no sideways scrolling
+    page.screenshot(path=str(artifacts / "embed-survey-320.png"))
+    assert parent.errors == []
+    page.context.close()
