@@ -66,7 +66,10 @@
         if (event.origin !== ORIGIN || event.source !== frame.contentWindow) return;
         if (!data || typeof data !== "object") return;
         if (data.type === "cancelpage:close") dialog.close();
-        if (data.type === "cancelpage:outcome" && !result) settle(data);
+        if (data.type !== "cancelpage:outcome" || result) return;
+        settle(data);
+        // Heard: the frame may now leave for a page that cannot be framed (Stripe's portal).
+        event.source.postMessage({ type: "cancelpage:ack" }, ORIGIN);
       }
       window.addEventListener("message", onMessage);
       close.addEventListener("click", function () {

@@ -49,12 +49,24 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") tell({ type: "cancelpage:close" });
   });
-  // Stripe's portal refuses to be framed: report the hand-off, then open it in the top window.
+  // Stripe's portal refuses to be framed: report the hand-off, then open it in the top window
+  // once the parent has heard it (embed.js acknowledges; a second at most otherwise).
+  var handoff = null;
+  function leave() {
+    if (handoff) window.top.location.href = handoff;
+    handoff = null;
+  }
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.source !== window.parent || event.origin !== parentOrigin()) return;
+    if (data && data.type === "cancelpage:ack") leave();
+  });
   document.addEventListener("htmx:beforeOnLoad", function (event) {
     var url = event.detail.xhr.getResponseHeader("HX-Redirect");
     if (!url || url.indexOf(PORTAL) !== 0) return;
     event.preventDefault();
+    handoff = url;
     report({ outcome: "portal" });
-    window.top.location.href = url;
+    setTimeout(leave, 1000);
   });
 })();

@@ -300,7 +300,10 @@ def test_open_api_resolves_with_the_outcome(
     click_in_frame(page, "Skip, just cancel")
     click_in_frame(page, "Keep my subscription")
     expect(heading_in_frame(page)).to_have_text("Your subscription continues")
-    page.wait_for_function("window.apiResult !== null")
+    for _ in range(100):
+        if parent.events:
+            break
+        page.wait_for_timeout(50)
     assert page.evaluate("window.apiResult") == {"outcome": "saved", "offer": None, "ends_at": None}
     assert parent.events == [
         {"target": "document", "detail": {"outcome": "saved", "offer": None, "ends_at": None}}
