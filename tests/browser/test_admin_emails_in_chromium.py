@@ -12,7 +12,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from support.admin_support import PASSWORD, add_user
-from test_flow_in_chromium import CSP_LISTENER, Watch, serious_axe_findings
+from support.browser_support import CSP_LISTENER
+from test_flow_in_chromium import Watch, serious_axe_findings
 
 USER = "editor@acme.example"
 

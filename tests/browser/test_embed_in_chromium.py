@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserType, Page, expect
+from support.admin_support import PASSWORD, add_user
 from support.browser_support import CSP_LISTENER
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -391,5 +392,29 @@ def test_dialog_fits_320_px(
     scroll = page.frame_locator("iframe.cancelpage-frame").locator("html")
     assert scroll.evaluate("e => e.scrollWidth <= e.clientWidth")  # no sideways scrolling
     page.screenshot(path=str(artifacts / "embed-survey-320.png"))
+    assert parent.errors == []
+    page.context.close()
+
+
+def test_dashboard_embed_section(
+    browser: Browser, live_app: Flask, live_server: str, artifacts: Path
+) -> None:
+    add_user(live_app, "acme", "embedder@acme.example")
+    parent = new_parent(browser)
+    page = parent.page
+    page.goto(f"{live_server}/admin/login")
+    page.get_by_label("Email").fill("embedder@acme.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Links & API").click()
+    page.get_by_label("Pages that may show the dialog").fill("https://app.acme.example")
+    page.get_by_role("button", name="Save origins").click()
+    expect(page.get_by_role("status")).to_have_text("Embed origins saved.")
+    section = page.locator("#embed")
+    expect(section).to_contain_text(f'<script src="{live_server}/embed.js" defer></script>')
+    expect(section).to_contain_text('"return_url": "https://app.acme.example/account"')
+    for width in (320, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        section.screenshot(path=str(artifacts / f"embed-dashboard-{width}.png"))
     assert parent.errors == []
     page.context.close()
