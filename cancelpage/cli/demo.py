@@ -1,11 +1,16 @@
-"""`flask --app cancelpage init-db` and `demo`: a database and a demo merchant to try it on."""
+"""`flask --app cancelpage init-db` and `demo`: a database and a demo merchant to try it on, and
+the demo merchant's own app (another origin) showing the embed."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import click
-from flask import current_app
+from flask import current_app, render_template
 from flask.cli import with_appcontext
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server, run_simple
+from werkzeug.wrappers import Request, Response
 
 from cancelpage.cli.links import make_link
 from cancelpage.extensions import db
@@ -26,22 +31,47 @@ def init_db_command() -> None:
 @click.option("--port", default=5000, type=int)
 @click.option("--no-serve", is_flag=True, help="Only set up and print the links.")
 @click.option("--locale", help="Language of the demo links: en, de, fr or es.")
-def demo_command(host: str, port: int, no_serve: bool, locale: str | None) -> None:
+@click.option("--app-port", type=int, help="Port of the demo merchant's app (default: port + 1).")
+def demo_command(
+    host: str, port: int, no_serve: bool, locale: str | None, app_port: int | None
+) -> None:
     """Set up the demo merchant (preview mode), print demo links and serve the app."""
     db.create_all()
-    ensure_demo_merchant()
+    merchant = ensure_demo_merchant()
     base = f"http://{host}:{port}"
     current_app.config["PUBLIC_BASE_URL"] = base
-    back = f"{base}/"
+    # The demo app runs on localhost, another site than the host: framing as in production.
+    app_origin = f"http://localhost:{app_port or port + 1}"
+    merchant.frame_ancestors = [app_origin]  # http only here: the dashboard requires https
+    db.session.commit()
+    back = f"{app_origin}/"
     examples = [
         ("Price-sensitive customer", {"plan": "Pro", "mrr": "4900", "tenure_days": "400"}),
         ("Newer customer on Starter", {"plan": "Starter", "mrr": "900", "tenure_days": "20"}),
     ]
     click.echo("cancelpage demo (preview mode: nothing is sent to Stripe).")
+    links = []
     for label, attributes in examples:
         url = make_link(DEMO_SLUG, "cus_demo", "sub_demo", back, attributes, locale)
+        links.append((label, url))
         click.echo(f"\n{label}:\n  {url}")
-    click.echo("")
+    click.echo(f"\nThe demo merchant's app, with the embed:\n  {back}\n")
     if not no_serve:
+        serve_demo_app(
+            host, app_port or port + 1, render_template("demo/app.html", base=base, links=links)
+        )
         # app.run() refuses to start inside the `flask` command; serve with werkzeug directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
+
+
+def serve_demo_app(host: str, port: int, page: str) -> None:
+    """The demo merchant's app page, in the background of the demo server."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        found = Request(environ).path == "/"
+        response = Response(
+            page if found else "Not found", 200 if found else 404, mimetype="text/html"
+        )
+        return response(environ, start_response)
+
+    threading.Thread(target=make_server(host, port, app).serve_forever, daemon=True).start()
