@@ -122,7 +122,14 @@ class Parent:
     def open_account(self, origin: str, link: str) -> None:
         self.page.goto(f"{origin}/account?link={quote(link, safe='')}")
 
+    def wait_for_event(self) -> None:
+        for _ in range(100):
+            if self.events:
+                return
+            self.page.wait_for_timeout(50)
+
     def one_outcome(self) -> dict[str, Any]:
+        self.wait_for_event()
         self.page.wait_for_timeout(300)  # a second message would have arrived by now
         assert len(self.messages) == 1, self.messages
         assert len(self.events) == 1, self.events
@@ -301,10 +308,7 @@ def test_open_api_resolves_with_the_outcome(
     click_in_frame(page, "Skip, just cancel")
     click_in_frame(page, "Keep my subscription")
     expect(heading_in_frame(page)).to_have_text("Your subscription continues")
-    for _ in range(100):
-        if parent.events:
-            break
-        page.wait_for_timeout(50)
+    parent.wait_for_event()
     assert page.evaluate("window.apiResult") == {"outcome": "saved", "offer": None, "ends_at": None}
     assert parent.events == [
         {"target": "document", "detail": {"outcome": "saved", "offer": None, "ends_at": None}}
