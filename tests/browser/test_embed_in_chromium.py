@@ -242,6 +242,7 @@ def test_portal_opens_in_the_top_window(
     embed_link: Callable[[str, str], str],
     merchant_origins: tuple[str, str],
     live_server: str,
+    artifacts: Path,
 ) -> None:
     page = parent.page
     # Stripe's portal is never reached from the tests: the browser answers for it.
@@ -254,6 +255,7 @@ def test_portal_opens_in_the_top_window(
     expect(heading_in_frame(page)).to_have_text("Cancel your subscription?")
     frame = page.frame_locator("iframe.cancelpage-frame")
     expect(frame.get_by_text("It opens in the full window")).to_be_visible()
+    page.screenshot(path=str(artifacts / "embed-portal-confirm-1280.png"))
     with page.expect_navigation(url="https://billing.stripe.com/p/session/preview_*"):
         click_in_frame(page, "Cancel subscription")
     expect(page).to_have_title("Stripe portal")
