@@ -57,11 +57,12 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from cancelpage import admin, api
     from cancelpage.admin import analytics_pages
-    from cancelpage.customer import cancel_pages, demo_app, email_links
+    from cancelpage.customer import cancel_pages, demo_app, email_links, embed
     from cancelpage.recovery import webhooks
     from cancelpage.web import health
 
     app.register_blueprint(cancel_pages.bp)
+    app.register_blueprint(embed.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
     app.register_blueprint(email_links.bp)

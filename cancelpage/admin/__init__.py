@@ -1,5 +1,5 @@
 """The merchant dashboard: sign-in, settings, Stripe connection, flow editor, preview, emails,
-API keys.
+API keys and the embed.
 
 Importing the view modules registers their routes on the blueprint.
 """
@@ -8,6 +8,7 @@ from cancelpage.admin import (
     api_keys,
     auth,
     email_settings,
+    embed,
     flow_editor,
     overview,
     preview,
@@ -21,6 +22,7 @@ __all__ = [
     "auth",
     "bp",
     "email_settings",
+    "embed",
     "flow_editor",
     "overview",
     "preview",

@@ -1,4 +1,5 @@
-"""Links & API: link-signing secrets (generate, rotate, remove) and API keys (create, revoke)."""
+"""Links & API: link-signing secrets (generate, rotate, remove), API keys (create, revoke) and
+the embed section's context."""
 
 from __future__ import annotations
 
@@ -9,13 +10,28 @@ from flask import Response, abort, request
 from cancelpage.admin.common import bp, merchant, page, saved
 from cancelpage.extensions import db
 from cancelpage.merchants import api_keys, secrets
+from cancelpage.models import Merchant
 
 TEMPLATE = "admin/developers.html"
 
 
+def app_origin(current: Merchant) -> str:
+    """Where the snippets say the merchant's app lives: what it allows to frame, or returns to."""
+    if current.frame_ancestors:
+        return str(current.frame_ancestors[0])
+    if current.return_hosts:
+        return f"https://{current.return_hosts[0]}"
+    return "https://app.example.com"
+
+
 def context(**extra: Any) -> dict[str, Any]:
     current = merchant()
+    origins = current.frame_ancestors or []
     return {
+        "embed_origins": origins,
+        "app_origin": app_origin(current),
+        "origins_text": "\n".join(origins),
+        "embed_error": None,
         "keys": api_keys.keys_of(current),
         "secret_last4s": secrets.last4s(current.link_secrets),
         "new_key": None,
@@ -29,7 +45,7 @@ def context(**extra: Any) -> dict[str, Any]:
 
 @bp.get("/developers")
 def developers() -> Response:
-    """API keys and link-signing secrets."""
+    """API keys, link-signing secrets and the embed."""
     return page(TEMPLATE, "content", **context())
 
 

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from cancelpage import cancel_sessions, flows, i18n, links
 from cancelpage.billing import BillingError, StripeRejected, StripeUnavailable
 from cancelpage.cancel_sessions import LinkRefused
+from cancelpage.customer.embed import outcome_message
 from cancelpage.extensions import limiter
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession, Merchant
@@ -240,6 +241,7 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "ends_now": session.merchant.cancel_mode == "immediately",
         "return_url": cancel_sessions.safe_return_url(session),
         "writes": session.writes if not session.live else [],
+        "embed_outcome": outcome_message(session),
         "errors": {},
         "form": request.form,
         "failure": None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, render_template
 from flask.testing import FlaskClient
 
 from cancelpage import links
@@ -125,3 +125,15 @@ def test_demo_command_seeds_a_preview_merchant_and_prints_links(app: Flask) -> N
         assert demo is not None
         assert not demo.live
         assert db.session.get(type(demo), demo.id).flow_version_id is not None
+
+
+def test_demo_app_on_another_origin_may_frame_the_demo_merchant(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["demo", "--no-serve", "--port", "5099"])
+    assert "The demo merchant's app, with the embed:\n  http://localhost:5100/" in result.output
+    with app.app_context():
+        assert by_slug("demo").frame_ancestors == ["http://localhost:5100"]
+        page = render_template(
+            "demo/app.html", base="http://127.0.0.1:5099", links=[("One", "http://x/c/t")]
+        )
+    assert '<a href="http://x/c/t" data-cancelpage>' in page
+    assert '<script src="http://127.0.0.1:5099/embed.js" defer></script>' in page
