@@ -133,7 +133,7 @@ def test_demo_app_on_another_origin_may_frame_the_demo_merchant(app: Flask) -> N
     with app.app_context():
         assert by_slug("demo").frame_ancestors == ["http://localhost:5100"]
         page = render_template(
-            "demo/app.html", base="http://127.0.0.1:5099", links=[("One", "http://x/c/t")]
+            "demo/embed_app.html", base="http://127.0.0.1:5099", links=[("One", "http://x/c/t")]
         )
     assert '<a href="http://x/c/t" data-cancelpage>' in page
     assert '<script src="http://127.0.0.1:5099/embed.js" defer></script>' in page
