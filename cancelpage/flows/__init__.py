@@ -33,7 +33,7 @@ from .model import (
     Snapshot,
     Variant,
 )
-from .money import monthly_amount
+from .money import amount_error, exponent, monthly_amount, to_major
 from .offers import (
     OFFER_KINDS,
     OFFER_TYPES,
@@ -104,6 +104,7 @@ __all__ = [
     "Transition",
     "Variant",
     "add_months",
+    "amount_error",
     "as_utc",
     "assign_arm",
     "assign_offers",
@@ -115,6 +116,7 @@ __all__ = [
     "current_offer",
     "default_flow",
     "experiment_to_dict",
+    "exponent",
     "flow_to_dict",
     "free_period_end",
     "monthly_amount",
@@ -124,5 +126,6 @@ __all__ = [
     "pause_resumes_at",
     "rule_matches",
     "submit",
+    "to_major",
     "to_timestamp",
 ]

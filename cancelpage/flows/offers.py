@@ -31,7 +31,7 @@ from ..vocabulary import (
 )
 from . import validation as check
 from .dates import free_period_end, pause_resumes_at, to_timestamp
-from .money import monthly_amount
+from .money import amount_error, monthly_amount
 
 if TYPE_CHECKING:
     from .model import Snapshot
@@ -273,6 +273,9 @@ class DiscountOffer(Offer):
                 CURRENCY_RE,
                 "must be a lower-case 3-letter currency code",
             )
+            refused = amount_error(amount_off, currency) if amount_off and currency else None
+            if refused:
+                errs.add(check.join(path, "amount_off"), refused)
         elif obj.get("currency") is not None:
             errs.add(check.join(path, "currency"), "only allowed with amount_off")
         duration = check.choice(obj, "duration", path, errs, COUPON_DURATIONS, default="once")
