@@ -43,10 +43,10 @@ def exponent(currency: str) -> int:
 
 def to_major(amount: int | Fraction, currency: str) -> Decimal:
     """Minor units to the currency's unit, exactly (1400 usd -> 14.00, 14000 jpy -> 14000)."""
-    scale = 10 ** exponent(currency)
+    digits = exponent(currency)
     if isinstance(amount, Fraction):
-        return Decimal(amount.numerator) / Decimal(amount.denominator) / scale
-    return Decimal(amount) / scale
+        return (Decimal(amount.numerator) / Decimal(amount.denominator)).scaleb(-digits)
+    return Decimal(amount).scaleb(-digits)
 
 
 def amount_error(amount: int, currency: str) -> str | None:
