@@ -118,7 +118,7 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
     overview = analytics.overview(merchant, f, groups)
     reasons = analytics.reasons(merchant, f)
     weeks = analytics.weekly(merchant.id, f)
-    main_currency = max(overview.saved_mrr, key=overview.saved_mrr.__getitem__, default="usd")
+    main_currency = analytics.main_currency(groups)
     context.update(
         flow=flow,
         overview=overview,

@@ -224,7 +224,7 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
             if share is not None:
                 kept = share * int(mrr_sum or 0)
             elif offer is not None:
-                kept = offer.kept_mrr(int(mrr or 0), interval, interval_count) * n
+                kept = offer.kept_mrr(int(mrr or 0), currency, interval, interval_count) * n
         groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, plan, n, kept))
     return groups
 
@@ -558,6 +558,15 @@ def offers(
     return sorted(table.values(), key=lambda r: (order.get(r.offer_id, len(order)), r.offer_id))
 
 
+def main_currency(groups: Iterable[OutcomeGroup]) -> str:
+    """The currency most of the segment's sessions are billed in (amounts in different
+    currencies cannot be compared); ties go to the first code in order, none to usd."""
+    sessions: dict[str, int] = defaultdict(int)
+    for group in groups:
+        sessions[group.currency] += group.sessions
+    return min(sessions, key=lambda c: (-sessions[c], c), default="usd")
+
+
 def keeps_most_at_30(rows: list[OfferRow], currency: str) -> OfferRow | None:
     """The offer whose accepters keep the most MRR 30 days later, in one currency."""
     candidates = [r for r in rows if r.retained_mrr_30.get(currency)]
@@ -585,6 +594,8 @@ def week_index(column: Any, f: Filters) -> tuple[date, int, ColumnElement[int]]:
     first_monday = f.start - timedelta(days=f.start.weekday())
     weeks = (f.end - first_monday).days // 7 + 1
     origin = datetime.combine(first_monday, time(), UTC)
+    if weeks == 1:  # a CASE needs at least one WHEN
+        return first_monday, weeks, sa.literal(0)
     # Plain comparisons with each week's end: the same on every engine, exact at the boundaries.
     week = sa.case(
         *((column < origin + timedelta(weeks=i + 1), i) for i in range(weeks - 1)),

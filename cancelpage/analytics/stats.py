@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from statistics import NormalDist
 
 ALPHA = 0.025  # one-sided, for the whole experiment (split over the variants)
@@ -144,5 +145,8 @@ def decide(control: ArmCount, variants: list[ArmCount], min_effect: float) -> Ve
     significant = [v for v in variants if z[v.arm] > threshold]
     if not significant:
         return Verdict("no_winner", horizon, threshold, None, z, p)
-    best = max(significant, key=lambda v: (v.saves, z[v.arm]))
-    return Verdict("winner", horizon, threshold, best.arm, z, p)
+    best_rate = max(Fraction(v.saves, v.decided) for v in significant)
+    best = [v for v in significant if Fraction(v.saves, v.decided) == best_rate]
+    if len(best) > 1:  # an exact tie: nothing tells the variants apart
+        return Verdict("no_winner", horizon, threshold, None, z, p)
+    return Verdict("winner", horizon, threshold, best[0].arm, z, p)

@@ -217,7 +217,9 @@ class Offer:
         subscription (see kept_mrr)."""
         return Fraction(0)  # billing stops or changes to an amount not known here
 
-    def kept_mrr(self, mrr: int, interval: str | None, interval_count: Any) -> Fraction:
+    def kept_mrr(
+        self, mrr: int, currency: str, interval: str | None, interval_count: Any
+    ) -> Fraction:
         """The MRR kept while the accepted offer runs, for one subscription."""
         return (self.kept_share() or Fraction(0)) * mrr
 
@@ -308,16 +310,26 @@ class DiscountOffer(Offer):
         singular, plural = Nn_("%(off)s off for %(num)d month.", "%(off)s off for %(num)d months.")
         return Message(singular, plural, self.duration_in_months or 0, {"off": off})
 
+    def applies_to(self, snapshot: Snapshot) -> bool:
+        """An amount off applies only to a subscription billed in the amount's currency."""
+        return not self.currency or self.currency == snapshot.currency.lower()
+
     def kept_share(self) -> Fraction | None:
         if self.percent_off is None:
             return None
         return 1 - Fraction(str(self.percent_off)) / 100
 
-    def kept_mrr(self, mrr: int, interval: str | None, interval_count: Any) -> Fraction:
-        """MRR minus the discount's monthly share (amount over the billing interval), at least 0."""
+    def kept_mrr(
+        self, mrr: int, currency: str, interval: str | None, interval_count: Any
+    ) -> Fraction:
+        """MRR minus the discount's monthly share (amount over the billing interval), at least 0.
+        An amount in another currency takes nothing off (Stripe applies a coupon's amount only
+        to a subscription in the coupon's currency)."""
         share = self.kept_share()
         if share is not None:
             return share * mrr
+        if self.currency and self.currency != currency.lower():
+            return Fraction(mrr)
         try:
             count = int(interval_count or 1)
             monthly_discount = monthly_amount(self.amount_off or 0, interval or "month", count)

@@ -1,0 +1,98 @@
+"""The figures a merchant bets revenue on, on small hand-made rows: each test here failed before
+the fix it names (issue 13)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from flask import Flask
+from support.admin_support import dashboard_client
+
+from cancelpage import analytics, flows
+from cancelpage.analytics import stats
+from cancelpage.extensions import db
+from cancelpage.models import CancelSession, Merchant
+
+NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+_ids = count(1)
+
+
+def add_session(merchant_id: int, **overrides: Any) -> CancelSession:
+    """One cancel session row (decided as `outcome`), flushed."""
+    n = next(_ids)
+    currency = overrides.pop("currency", "usd")
+    mrr = overrides.pop("mrr", 4900)
+    created = overrides.pop("created_at", NOW - timedelta(days=40))
+    row: dict[str, Any] = {
+        "merchant_id": merchant_id,
+        "link_digest": f"link{n:060d}",
+        "capability_digest": f"cap{n:061d}",
+        "customer_id": overrides.pop("customer_id", f"cus_{n}"),
+        "subscription_id": overrides.pop("subscription_id", f"sub_{n}"),
+        "snapshot": {
+            "status": "active",
+            "plan": "Pro",
+            "mrr": mrr,
+            "currency": currency,
+            "interval": "month",
+        },
+        "created_at": created,
+        "completed_at": created + timedelta(minutes=3),
+        "outcome": "kept",
+        **overrides,
+    }
+    session = CancelSession(**row)
+    db.session.add(session)
+    db.session.flush()
+    return session
+
+
+def test_a_range_inside_one_week_has_one_bucket(app: Flask, merchant: Merchant, ctx: None) -> None:
+    # Tuesday to Thursday of one Monday-Sunday week: the bucket CASE had no WHEN (a 500).
+    add_session(merchant.id, created_at=datetime(2026, 6, 10, 9, tzinfo=UTC))
+    f = analytics.Filters(start=date(2026, 6, 9), end=date(2026, 6, 11))
+    assert [(w.start, w.sessions) for w in analytics.weekly(merchant.id, f)] == [
+        (date(2026, 6, 8), 1)
+    ]
+    db.session.commit()
+    client = dashboard_client(app)
+    assert client.get("/admin/analytics/?from=2026-06-09&to=2026-06-11").status_code == 200
+
+
+def test_an_exact_tie_is_no_winner() -> None:
+    horizon = stats.sample_size_per_arm(0.5, 2)
+    control = stats.ArmCount("holdout", 0, horizon)
+    tied = [stats.ArmCount("a", horizon, horizon), stats.ArmCount("b", horizon, horizon)]
+    verdict = stats.decide(control, tied, 0.5)
+    assert verdict.status == "no_winner"
+    assert verdict.winner is None
+    ahead = [stats.ArmCount("a", horizon - 1, horizon), stats.ArmCount("b", horizon, horizon)]
+    assert stats.decide(control, ahead, 0.5).winner == "b"
+
+
+def test_a_jpy_merchant_sees_yen_not_hundredths(app: Flask, merchant: Merchant, ctx: None) -> None:
+    add_session(merchant.id, currency="jpy", mrr=14000)
+    db.session.commit()
+    html = dashboard_client(app).get(f"/admin/analytics/?to={NOW.date()}").get_data(as_text=True)
+    assert "¥14,000" in html
+    assert "¥140" not in html.replace("¥14,000", "")
+
+
+def test_main_currency_is_where_most_sessions_are(merchant: Merchant, ctx: None) -> None:
+    # 14,000 yen is a larger number than 49.00 dollars, not more money or more customers.
+    add_session(merchant.id, currency="jpy", mrr=14000)
+    for _ in range(3):
+        add_session(merchant.id, currency="usd", mrr=4900)
+    f = analytics.Filters(start=NOW.date() - timedelta(days=90), end=NOW.date())
+    assert analytics.main_currency(analytics.outcome_groups(merchant, f)) == "usd"
+
+
+def test_an_amount_off_in_dollars_takes_nothing_off_euros_or_yen() -> None:
+    usd_off = flows.DiscountOffer("d", "Five off", amount_off=500, currency="usd")
+    assert usd_off.kept_mrr(4900, "usd", "month", 1) == 4400
+    assert usd_off.kept_mrr(4900, "eur", "month", 1) == 4900
+    assert usd_off.kept_mrr(14000, "jpy", "month", 1) == 14000
+    assert not usd_off.applies_to(flows.Snapshot(currency="jpy"))
+    assert usd_off.applies_to(flows.Snapshot(currency="usd"))
