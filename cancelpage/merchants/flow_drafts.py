@@ -236,21 +236,46 @@ def put_offer(
     _save(merchant, data, f"offers[{index}]")
 
 
+EXPERIMENT_SLOT = "experiment:"  # the form's value for an experiment's place: its id follows
+
+
+def with_experiments(slots: list[str], data: Mapping[str, Any]) -> list[Any]:
+    """A list of offers from a form, each "experiment:<id>" back to that experiment's place as
+    the draft has it (the form shows an experiment but does not edit it). An unknown id is kept
+    as typed, so that validation names it."""
+    places = {
+        slot["experiment"]: slot
+        for slots_ in [*(r["offers"] for r in data["rules"]), data["default_offers"]]
+        for slot in slots_
+        if isinstance(slot, dict) and "experiment" in slot
+    }
+    return [
+        places.get(slot.removeprefix(EXPERIMENT_SLOT), slot)
+        if slot.startswith(EXPERIMENT_SLOT)
+        else slot
+        for slot in slots
+    ]
+
+
 def put_rule(merchant: Merchant, index: int | None, form: MultiDict[str, str]) -> None:
     data = draft_of(merchant)
     rules = data["rules"]
+    rule = rule_from_form(form)
+    rule["offers"] = with_experiments(rule["offers"], data)
     if index is None:
-        rules.append(rule_from_form(form))
+        rules.append(rule)
         index = len(rules) - 1
     else:
         _check_index(rules, index)
-        rules[index] = rule_from_form(form)
+        rules[index] = rule
     _save(merchant, data, f"rules[{index}]")
 
 
 def put_general(merchant: Merchant, form: MultiDict[str, str]) -> None:
     data = draft_of(merchant)
-    data["default_offers"] = [o for o in form.getlist("default_offers") if o]
+    data["default_offers"] = with_experiments(
+        [o for o in form.getlist("default_offers") if o], data
+    )
     data["max_offers"] = _number(form.get("max_offers"))
     _save(merchant, data, "")
 

@@ -509,3 +509,29 @@ def test_edits_keep_translations(app: Flask, client: FlaskClient, token: str) ->
     assert offer["titles"] == {"de": "25 % Rabatt"}
     assert offer["duration"] == "once"
     assert "duration_in_months" not in offer  # a field cleared in the form is gone
+
+
+def test_saving_an_experiments_list_unchanged_keeps_the_experiment(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    """The editor showed an experiment's place as "(none)", so saving the list as it was and
+    publishing deleted the running experiment (issue 13)."""
+    from cancelpage.analytics import simulate
+    from cancelpage.merchants.store import publish_flow
+
+    with app.app_context():
+        publish_flow(by_slug("acme"), simulate.simulation_flow())
+        db.session.commit()
+    option = f'<option value="experiment:{simulate.SIM_EXPERIMENT}" selected>'
+    assert option in client.get("/admin/flow").get_data(as_text=True)
+    saved = draft(app)["default_offers"]
+    unchanged = {
+        "default_offers": [f"experiment:{simulate.SIM_EXPERIMENT}", *saved[1:]],
+        "max_offers": str(draft(app).get("max_offers", 3)),
+    }
+    assert post(client, "/admin/flow/general", token, unchanged).status_code == 303
+    assert draft(app)["default_offers"] == saved
+    post(client, "/admin/flow/publish", token)
+    with app.app_context():
+        published = by_slug("acme").flow_version.data
+    assert published["default_offers"] == saved
