@@ -122,6 +122,7 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
     context.update(
         flow=flow,
         overview=overview,
+        previews=analytics.previews_in(merchant.id, f),
         retention=analytics.retention(merchant.id, f, now),
         reasons=reasons,
         reasons_chart=charts.reasons_chart(reasons),

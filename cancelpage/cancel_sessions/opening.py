@@ -60,6 +60,7 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         attributes=dict(payload.attributes),
         locale=i18n.supported(payload.locale),
         live=merchant.live and not payload.preview,
+        preview=payload.preview,
         snapshot=snapshot,
         state=flows.State().to_dict(),
         flow_version_id=merchant.flow_version_id,

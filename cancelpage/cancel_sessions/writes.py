@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import current_app, g
 
 from cancelpage import flows, links
+from cancelpage.analytics.queries import record_flow_outcome
 from cancelpage.billing import (
     BillingError,
     Gateway,
@@ -126,6 +127,7 @@ def carry_out(session: CancelSession, effect: flows.Effect, step: str) -> WriteR
     session.state = flows.complete(flows.State.from_dict(session.state)).to_dict()
     session.busy_until = None
     record(session, "outcome", outcome=outcome, detail=detail)
+    record_flow_outcome(session)
     db.session.commit()
     g.pop("cancel_claim", None)
     return WriteResult(done=True, redirect_url=redirect_url)

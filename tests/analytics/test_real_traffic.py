@@ -13,7 +13,7 @@ from support.admin_support import dashboard_client
 from cancelpage import analytics, flows
 from cancelpage.analytics import stats
 from cancelpage.extensions import db
-from cancelpage.models import CancelSession, Merchant
+from cancelpage.models import CancelSession, Merchant, SubscriptionStatus
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 _ids = count(1)
@@ -96,3 +96,48 @@ def test_an_amount_off_in_dollars_takes_nothing_off_euros_or_yen() -> None:
     assert usd_off.kept_mrr(14000, "jpy", "month", 1) == 14000
     assert not usd_off.applies_to(flows.Snapshot(currency="jpy"))
     assert usd_off.applies_to(flows.Snapshot(currency="usd"))
+
+
+# ---- previews are not data; the flow's own writes are status history --------------------------
+
+
+def walk_to_cancel(client: Any, url: str) -> None:
+    client.post(f"{url}/survey", data={"action": "skip"})
+    client.post(f"{url}/confirm", data={"action": "cancel"})
+
+
+def test_preview_sessions_are_marked_left_out_and_counted_apart(
+    app: Flask, merchant: Merchant
+) -> None:
+    dashboard = dashboard_client(app)
+    form = {"plan": "Pro", "mrr": "4900", "currency": "usd", "tenure_days": "100"}
+    opened = dashboard.post("/admin/preview", data=form)
+    assert opened.status_code == 303
+    url = dashboard.get(opened.headers["Location"]).headers["Location"]
+    walk_to_cancel(dashboard, url)
+    with app.app_context():
+        session = db.session.scalars(db.select(CancelSession)).one()
+        assert session.preview
+        assert session.outcome == "canceled"
+        assert db.session.scalar(db.select(db.func.count()).select_from(SubscriptionStatus)) == 0
+    html = dashboard.get("/admin/analytics/").get_data(as_text=True)
+    assert '<h2>Sessions</h2><p class="big">0</p>' in html
+    assert "1 preview session not counted" in html
+    csv = dashboard.get("/admin/analytics/sessions.csv").get_data(as_text=True)
+    assert len(csv.strip().splitlines()) == 1  # the header only
+
+
+def test_the_flows_own_cancel_is_status_history(
+    app: Flask, merchant: Merchant, client: Any, start: Any
+) -> None:
+    """No deletion webhook ever comes: the session still reads as not retained once the period
+    it was cancelled at ends (it read as retained before)."""
+    url = start(attributes={"period_days": "10"})
+    walk_to_cancel(client, url)
+    with app.app_context():
+        (change,) = db.session.scalars(db.select(SubscriptionStatus)).all()
+        session = db.session.scalars(db.select(CancelSession)).one()
+        assert (change.status, change.source) == ("canceled", "flow")
+        assert change.changed_at - session.created_at > timedelta(days=9)
+        assert not session.retained_30
+        assert session.preview is False
