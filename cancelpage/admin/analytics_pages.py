@@ -30,6 +30,14 @@ bp.before_request(sign_in_gate)
 bp.after_request(same_origin_referrer)
 
 
+METRIC_LABELS = {
+    "retained_30": "still subscribed 30 days after the session",
+    "retained_60": "still subscribed 60 days after the session",
+    "retained_90": "still subscribed 90 days after the session",
+    "saved": "the immediate save",
+}
+
+
 def current_merchant() -> Merchant:
     merchant: Merchant = g.merchant
     return merchant
@@ -134,6 +142,7 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
         experiments=analytics.experiments(merchant, f, now),
         dunning=analytics.dunning_summary(merchant, f, now),
         plans=sorted({g.plan for g in groups if g.plan} | ({f.plan} if f.plan else set())),
+        metric_labels=METRIC_LABELS,
         alpha=stats.ALPHA,
         power=stats.POWER,
         confidence=stats.CONFIDENCE,

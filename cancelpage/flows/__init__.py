@@ -21,8 +21,10 @@ from .engine import (
 )
 from .experiments import assign_arm, bucket
 from .model import (
+    DEFAULT_METRIC,
     HOLDOUT,
     LOCALES,
+    METRICS,
     Condition,
     Experiment,
     Flow,
@@ -65,10 +67,12 @@ from .targeting import (
 __all__ = [
     "BUILTIN_TEXTS",
     "DEFAULT_FLOW",
+    "DEFAULT_METRIC",
     "FEEDBACK_CODES",
     "HOLDOUT",
     "LOCALES",
     "MAX_COMMENT",
+    "METRICS",
     "OFFER_KINDS",
     "OFFER_TYPES",
     "STEPS",

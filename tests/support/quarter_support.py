@@ -155,3 +155,25 @@ def acme() -> Merchant:
     merchant = db.session.scalar(db.select(Merchant).where(Merchant.slug == "acme"))
     assert merchant is not None
     return merchant
+
+
+def verdict_counts(
+    sims: list[Sim], experiment: str, arms: tuple[str, ...], horizon: int
+) -> list[tuple[str, int, int]]:
+    """(arm, successes, units) the verdict must read, worked out by hand: each customer's first
+    session, scored on still subscribed 30 days later once 30 days old, every arm counted up to
+    the moment the last arm reached `horizon` such customers."""
+    first: dict[str, Sim] = {}
+    for sim in sorted(sims, key=lambda s: (s.created_at, s.index)):
+        if sim.assignments.get(experiment) and sim.customer_id not in first:
+            first[sim.customer_id] = sim
+    known = {
+        arm: sorted(
+            (s for s in first.values() if s.assignments[experiment] == arm and matured(s, 30)),
+            key=lambda s: s.created_at,
+        )
+        for arm in arms
+    }
+    closed = max(known[arm][horizon - 1].created_at for arm in arms)
+    inside = {arm: [s for s in known[arm] if s.created_at <= closed] for arm in arms}
+    return [(arm, sum(retained(s, 30) for s in inside[arm]), len(inside[arm])) for arm in arms]
