@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from cancelpage import flows
 from cancelpage.extensions import db
-from cancelpage.merchants.store import publish_flow
+from cancelpage.merchants.store import experiment_problems, publish_flow
 from cancelpage.models import CancelSession, FlowVersion, Merchant
 
 SECTIONS = ("reasons", "offers", "rules")
@@ -71,6 +71,9 @@ def _split_errors(error: flows.FlowError, path: str) -> EditErrors:
 def _save(merchant: Merchant, data: dict[str, Any], path: str) -> None:
     try:
         flow = flows.parse_flow(data)
+        problems = experiment_problems(merchant, flow)
+        if problems:
+            raise flows.FlowError(problems)
     except flows.FlowError as error:
         raise _split_errors(error, path) from None
     merchant.flow_draft = flows.flow_to_dict(flow)
@@ -345,11 +348,19 @@ def offer_index(data: Mapping[str, Any], offer_id: str) -> int:
 # ---- versions --------------------------------------------------------------------------------
 
 
-def publish(merchant: Merchant) -> FlowVersion:
-    """Publish the draft as a new version; new sessions run it, open ones keep theirs."""
-    version = publish_flow(merchant, draft_of(merchant))
+def _published(merchant: Merchant, data: dict[str, Any]) -> FlowVersion:
+    """publish_flow, its refusals as EditErrors of the whole flow (e.g. a frozen experiment)."""
+    try:
+        version = publish_flow(merchant, data)
+    except flows.FlowError as error:
+        raise EditErrors(general=error.errors) from None
     merchant.flow_draft = None
     return version
+
+
+def publish(merchant: Merchant) -> FlowVersion:
+    """Publish the draft as a new version; new sessions run it, open ones keep theirs."""
+    return _published(merchant, draft_of(merchant))
 
 
 def discard(merchant: Merchant) -> None:
@@ -366,9 +377,7 @@ def version_of(merchant: Merchant, version_id: int) -> FlowVersion | None:
 
 def restore(merchant: Merchant, version: FlowVersion) -> FlowVersion:
     """Publish a copy of an earlier version as the newest one (history is never rewritten)."""
-    restored = publish_flow(merchant, copy.deepcopy(version.data))
-    merchant.flow_draft = None
-    return restored
+    return _published(merchant, copy.deepcopy(version.data))
 
 
 def versions(merchant: Merchant) -> list[tuple[FlowVersion, int]]:

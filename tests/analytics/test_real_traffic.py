@@ -7,12 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import count
 from typing import Any
 
+import pytest
 from flask import Flask
 from support.admin_support import dashboard_client
 
 from cancelpage import analytics, flows
-from cancelpage.analytics import stats
+from cancelpage.analytics import decisions, experiment_reports, simulate, stats
 from cancelpage.extensions import db
+from cancelpage.merchants.store import load_flow, publish_flow
 from cancelpage.models import CancelSession, Merchant, SubscriptionStatus
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
@@ -141,3 +143,60 @@ def test_the_flows_own_cancel_is_status_history(
         assert change.changed_at - session.created_at > timedelta(days=9)
         assert not session.retained_30
         assert session.preview is False
+
+
+# ---- experiments: ids for all time, frozen definitions, customers as the unit ----------------
+
+
+def experiment_flow(**changes: Any) -> dict[str, Any]:
+    data = simulate.simulation_flow()
+    data["default_offers"][0] = {**data["default_offers"][0], **changes}
+    return data
+
+
+def test_a_decided_experiments_id_cannot_start_another(merchant: Merchant, ctx: None) -> None:
+    acme = db.session.get(Merchant, merchant.id)
+    publish_flow(acme, experiment_flow())
+    decisions.decide(acme, simulate.SIM_EXPERIMENT, "stop", None, "owner")
+    with pytest.raises(flows.FlowError, match="was decided before"):
+        publish_flow(acme, experiment_flow(min_effect=0.2))
+    with pytest.raises(flows.FlowError, match="was decided before"):
+        publish_flow(acme, experiment_flow())
+    version = publish_flow(acme, experiment_flow(experiment="second_try"))
+    assert list(load_flow(acme, version.id).experiments()) == ["second_try"]
+
+
+def test_arms_and_minimum_effect_are_frozen_once_there_is_data(
+    merchant: Merchant, ctx: None
+) -> None:
+    acme = db.session.get(Merchant, merchant.id)
+    publish_flow(acme, experiment_flow())
+    publish_flow(acme, experiment_flow(min_effect=0.2))  # no data yet: still free to change
+    add_session(merchant.id, assignments={simulate.SIM_EXPERIMENT: "holdout"})
+    with pytest.raises(flows.FlowError, match="frozen"):
+        publish_flow(acme, experiment_flow(min_effect=0.05))
+    with pytest.raises(flows.FlowError, match="frozen"):
+        publish_flow(acme, experiment_flow(holdout=0.2))
+    publish_flow(acme, experiment_flow(min_effect=0.2))  # unchanged: fine
+    publish_flow(acme, experiment_flow(experiment="smaller_lift", min_effect=0.05))
+
+
+def test_the_unit_is_the_customer_and_previews_are_no_unit(merchant: Merchant, ctx: None) -> None:
+    acme = db.session.get(Merchant, merchant.id)
+    version = publish_flow(acme, experiment_flow(metric="saved"))
+    exp = simulate.SIM_EXPERIMENT
+    arm = {exp: "holdout"}
+    first = NOW - timedelta(days=5)
+    add_session(merchant.id, customer_id="cus_a", assignments=arm, created_at=first)
+    add_session(
+        merchant.id,
+        customer_id="cus_a",
+        assignments=arm,
+        created_at=first + timedelta(days=1),
+        outcome="canceled",
+    )
+    add_session(merchant.id, customer_id="cus_b", assignments=arm, outcome="canceled")
+    add_session(merchant.id, customer_id="cus_preview", assignments=arm, preview=True)
+    experiment = load_flow(acme, version.id).experiments()[exp]
+    units = experiment_reports.experiment_units(merchant.id, experiment, NOW)
+    assert sorted(u.success for u in units) == [False, True]  # cus_a's first session: kept
