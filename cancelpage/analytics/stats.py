@@ -304,9 +304,7 @@ def guarantee(weights: tuple[float, ...], min_effect: float) -> Guarantee:
     smallest = min(weights)
     sizes = tuple(max(horizon, round(horizon * w / smallest)) for w in weights)
     threshold = critical_z(variants)
-    false_winner = max(
-        _rejection_probability(sizes, [p] * len(sizes), threshold) for p in _RATE_GRID
-    )
+    false_winner = max(false_winner_at(sizes, p) for p in _RATE_GRID)
     # The lift on the variant with the fewest units: the hardest one to find.
     hardest = min(range(1, len(sizes)), key=lambda i: sizes[i])
     power = min(
@@ -320,6 +318,11 @@ def guarantee(weights: tuple[float, ...], min_effect: float) -> Guarantee:
         if p + min_effect < 1
     )
     return Guarantee(sizes, false_winner, power)
+
+
+def false_winner_at(sizes: Sequence[int], rate: float) -> float:
+    """The exact false-winner rate when every arm (sizes control first) saves `rate`."""
+    return _rejection_probability(sizes, [rate] * len(sizes), critical_z(len(sizes) - 1))
 
 
 def arm_weights(holdout: float, variant_weights: Sequence[int]) -> tuple[float, ...]:
