@@ -200,3 +200,43 @@ def test_the_unit_is_the_customer_and_previews_are_no_unit(merchant: Merchant, c
     experiment = load_flow(acme, version.id).experiments()[exp]
     units = experiment_reports.experiment_units(merchant.id, experiment, NOW)
     assert sorted(u.success for u in units) == [False, True]  # cus_a's first session: kept
+
+
+def test_the_dashboard_equals_a_seeded_ground_truth_of_a_yen_merchant(
+    app: Flask, merchant: Merchant, client: Any, make_link: Any, monkeypatch: Any
+) -> None:
+    """Real routes: a JPY merchant's customers keep or cancel (no deletion webhook ever
+    arrives), and the merchant previews the flow a few times. 40 days later the dashboard shows
+    exactly what happened, in yen."""
+    import random
+
+    from cancelpage.admin import analytics_pages
+
+    rng = random.Random(1313)
+    dashboard = dashboard_client(app)
+    truth = {"sessions": 0, "kept": 0, "cancelled": 0}
+    for i in range(12):
+        cancels = rng.random() < 0.5
+        attributes = {"currency": "jpy", "mrr": "14000", "period_days": "10"}
+        url = client.get(
+            make_link(customer=f"cus_{i}", subscription=f"sub_{i}", attributes=attributes)
+        ).headers["Location"]
+        client.post(f"{url}/survey", data={"action": "skip"})
+        client.post(f"{url}/confirm", data={"action": "cancel" if cancels else "keep"})
+        truth["sessions"] += 1
+        truth["cancelled" if cancels else "kept"] += 1
+    for i in range(3):  # previews: walked to the end, never counted
+        form = {"plan": "Pro", "mrr": "14000", "currency": "jpy", "tenure_days": str(100 + i)}
+        opened = dashboard.post("/admin/preview", data=form).headers["Location"]
+        walk_to_cancel(dashboard, dashboard.get(opened).headers["Location"])
+    later = datetime.now(UTC) + timedelta(days=40)
+    monkeypatch.setattr(analytics_pages, "clock", lambda: later)
+    html = dashboard.get("/admin/analytics/").get_data(as_text=True)
+    kept, cancelled = truth["kept"], truth["cancelled"]
+    assert f'<h2>Sessions</h2><p class="big">{truth["sessions"]}</p>' in html
+    assert f'<h2>Saved</h2><p class="big">{kept}</p>' in html
+    assert f'<h2>Cancelled</h2><p class="big">{cancelled}</p>' in html
+    assert f'<h2>Saved MRR</h2><p class="big">¥{14000 * kept:,}</p>' in html
+    # Retained at 30 days: the kept ones only (the cancels ended after 10 days, no webhook).
+    assert f'<h2>Retained 30 days</h2><p class="big">{100 * kept / 12:.1f}%</p>' in html
+    assert "3 preview sessions not counted" in html
