@@ -57,12 +57,7 @@ def experiment_problems(merchant: Merchant, flow: flows.Flow) -> list[str]:
     keeps its arms, weights, holdout, minimum effect and metric (a change needs a new id)."""
     problems = []
     for experiment in flow.experiments().values():
-        record = db.session.scalar(
-            sa.select(ExperimentRecord).where(
-                ExperimentRecord.merchant_id == merchant.id,
-                ExperimentRecord.experiment_id == experiment.id,
-            )
-        )
+        record = _record(merchant, experiment.id)
         name = f"experiment {experiment.id!r}"
         if _decided(merchant, experiment.id):
             problems.append(f"{name} was decided before: give the new experiment a new id")
@@ -74,6 +69,15 @@ def experiment_problems(merchant: Merchant, flow: flows.Flow) -> list[str]:
                 "start a new experiment with a new id to change them"
             )
     return problems
+
+
+def _record(merchant: Merchant, experiment_id: str) -> ExperimentRecord | None:
+    return db.session.scalar(
+        sa.select(ExperimentRecord).where(
+            ExperimentRecord.merchant_id == merchant.id,
+            ExperimentRecord.experiment_id == experiment_id,
+        )
+    )
 
 
 def _decided(merchant: Merchant, experiment_id: str) -> bool:
@@ -104,12 +108,7 @@ def record_experiments(merchant: Merchant, flow: flows.Flow) -> None:
     """Remember every experiment the flow publishes (its definition while it has no data)."""
     for experiment in flow.experiments().values():
         definition = flows.experiment_to_dict(experiment)
-        record = db.session.scalar(
-            sa.select(ExperimentRecord).where(
-                ExperimentRecord.merchant_id == merchant.id,
-                ExperimentRecord.experiment_id == experiment.id,
-            )
-        )
+        record = _record(merchant, experiment.id)
         if record is None:
             db.session.add(
                 ExperimentRecord(
