@@ -310,10 +310,6 @@ class DiscountOffer(Offer):
         singular, plural = Nn_("%(off)s off for %(num)d month.", "%(off)s off for %(num)d months.")
         return Message(singular, plural, self.duration_in_months or 0, {"off": off})
 
-    def applies_to(self, snapshot: Snapshot) -> bool:
-        """An amount off applies only to a subscription billed in the amount's currency."""
-        return not self.currency or self.currency == snapshot.currency.lower()
-
     def kept_share(self) -> Fraction | None:
         if self.percent_off is None:
             return None
