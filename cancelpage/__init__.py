@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from flask import Flask
-from flask_babel import format_currency, format_date, format_percent, get_locale
+from flask_babel import format_date, format_percent, get_locale
 
 from cancelpage import i18n
 from cancelpage.config import load_config
@@ -45,7 +45,6 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app, babel)
     formats.init_app(app)
     app.jinja_env.globals.update(
-        format_currency=format_currency,
         format_date=format_date,
         format_percent=format_percent,
         current_locale=get_locale,

@@ -159,8 +159,8 @@ class CancelSession(db.Model):
     attributes: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON, default=dict)
     locale: so.Mapped[str | None] = so.mapped_column(sa.String(10))
     live: so.Mapped[bool] = so.mapped_column(default=False)
-    # Opened by the dashboard's preview (a merchant trying the flow): never counted as data.
-    dashboard_preview: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # Started by a preview link ("preview as a customer"): never counted in analytics.
+    preview: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     snapshot: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
     state: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
     flow_version_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("flow_version.id"))
@@ -475,7 +475,8 @@ sa.Index(
 
 
 class SubscriptionStatus(db.Model):
-    """History of a subscription's status as webhooks report it (append-only)."""
+    """History of a subscription's status: as webhooks report it, and as the cancel flow's own
+    successful writes set it (source "flow"; a scheduled end is dated when it takes effect)."""
 
     __tablename__ = "subscription_status"
     __table_args__ = (
@@ -494,6 +495,26 @@ class SubscriptionStatus(db.Model):
     status: so.Mapped[str] = so.mapped_column(sa.String(30))
     changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     recorded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    source: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="webhook", server_default="webhook"
+    )
+
+
+class ExperimentRecord(db.Model):
+    """Every experiment a merchant ever published, by id: an id names one experiment for all
+    time, and its definition (arms, weights, holdout, minimum effect, metric) is frozen once it
+    has data."""
+
+    __tablename__ = "experiment_record"
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "experiment_id", name="uq_experiment_record_id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    experiment_id: so.Mapped[str] = so.mapped_column(sa.String(40))
+    definition: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
 class ExperimentDecision(db.Model):

@@ -30,6 +30,14 @@ bp.before_request(sign_in_gate)
 bp.after_request(same_origin_referrer)
 
 
+METRIC_LABELS = {
+    "retained_30": "still subscribed 30 days after the session",
+    "retained_60": "still subscribed 60 days after the session",
+    "retained_90": "still subscribed 90 days after the session",
+    "saved": "the immediate save",
+}
+
+
 def current_merchant() -> Merchant:
     merchant: Merchant = g.merchant
     return merchant
@@ -118,10 +126,11 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
     overview = analytics.overview(merchant, f, groups)
     reasons = analytics.reasons(merchant, f)
     weeks = analytics.weekly(merchant.id, f)
-    main_currency = max(overview.saved_mrr, key=overview.saved_mrr.__getitem__, default="usd")
+    main_currency = analytics.main_currency(groups)
     context.update(
         flow=flow,
         overview=overview,
+        previews=analytics.previews_in(merchant.id, f),
         retention=analytics.retention(merchant.id, f, now),
         reasons=reasons,
         reasons_chart=charts.reasons_chart(reasons),
@@ -133,6 +142,7 @@ def dashboard_context(merchant: Merchant, only_comments: bool = False) -> dict[s
         experiments=analytics.experiments(merchant, f, now),
         dunning=analytics.dunning_summary(merchant, f, now),
         plans=sorted({g.plan for g in groups if g.plan} | ({f.plan} if f.plan else set())),
+        metric_labels=METRIC_LABELS,
         alpha=stats.ALPHA,
         power=stats.POWER,
         confidence=stats.CONFIDENCE,

@@ -263,7 +263,10 @@ def general_save() -> Response:
 @bp.post("/flow/publish")
 def publish() -> Response:
     """Publish the draft as a new version (new sessions run it)."""
-    version = flow_drafts.publish(merchant())
+    try:
+        version = flow_drafts.publish(merchant())
+    except flow_drafts.EditErrors as error:
+        return respond("publish_bar", "", error, "publish")
     return respond("editor", f"Published version {version.number}.")
 
 
@@ -281,5 +284,8 @@ def restore(version_id: int) -> Response:
     version = flow_drafts.version_of(current, version_id)
     if version is None:
         abort(404)
-    restored = flow_drafts.restore(current, version)
+    try:
+        restored = flow_drafts.restore(current, version)
+    except flow_drafts.EditErrors as error:
+        return respond("publish_bar", "", error, "publish")
     return respond("editor", f"Version {version.number} restored as version {restored.number}.")

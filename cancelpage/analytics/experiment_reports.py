@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,12 +14,14 @@ from cancelpage import flows
 from cancelpage.analytics import stats
 from cancelpage.analytics.queries import (
     CANCELLED,
+    RETENTION_DAYS,
     SAVED,
     Filters,
     S,
     arm_of,
     matured_by,
     outcome_category,
+    real_sessions,
     session_where,
 )
 from cancelpage.extensions import db
@@ -63,12 +65,18 @@ class ExperimentReport:
     experiment: flows.Experiment
     decision: ExperimentDecision | None
     arms: list[ArmResult]
-    at_horizon: list[stats.ArmCount]  # the counts the verdict was computed from
+    at_horizon: stats.Window  # the counts the verdict was computed from
     verdict: stats.Verdict
 
     @property
     def running(self) -> bool:
         return self.decision is None
+
+    @property
+    def guarantee(self) -> stats.Guarantee:
+        e = self.experiment
+        weights = stats.arm_weights(e.holdout, [v.weight for v in e.variants])
+        return stats.guarantee(weights, e.min_effect)
 
 
 def experiment_from_dict(data: Mapping[str, Any]) -> flows.Experiment:
@@ -78,6 +86,7 @@ def experiment_from_dict(data: Mapping[str, Any]) -> flows.Experiment:
         variants=tuple(flows.Variant(v["offer"], int(v["weight"])) for v in data["variants"]),
         holdout=float(data["holdout"]),
         min_effect=float(data["min_effect"]),
+        metric=str(data.get("metric", flows.DEFAULT_METRIC)),
     )
 
 
@@ -129,34 +138,47 @@ def experiment_report(
         if is_matured:
             result.matured_30 += count
             result.retained_30 += count if retained else 0
-    counts = horizon_counts(merchant_id, experiment)
+    at_horizon = horizon_counts(merchant_id, experiment, now)
+    counts = at_horizon.counts
     verdict = stats.decide(counts[0], counts[1:], experiment.min_effect)
-    return ExperimentReport(experiment, decision, list(results.values()), counts, verdict)
+    return ExperimentReport(experiment, decision, list(results.values()), at_horizon, verdict)
 
 
-def horizon_counts(merchant_id: int, experiment: flows.Experiment) -> list[stats.ArmCount]:
-    """Saves among the first N decided sessions of each arm (N = the horizon), in the order the
-    sessions ended, over the whole experiment (no date range or filter): control first.
-
-    Each arm reads at most N rows, in completed_at order (ix_session_completed)."""
-    horizon = stats.sample_size_per_arm(experiment.min_effect, len(experiment.arms) - 1)
-    counts = []
-    for name in experiment.arms:
-        first = (
-            sa.select(sa.case((S.outcome.in_(SAVED), 1), else_=0).label("saved"))
-            .where(
-                S.merchant_id == merchant_id,
-                S.completed_at.is_not(None),
-                S.purpose == "cancel",
-                S.outcome.in_(SAVED + CANCELLED),
-                arm_of(experiment.id) == name,
-            )
-            .order_by(S.completed_at, S.id)
-            .limit(horizon)
-            .subquery()
+def experiment_units(
+    merchant_id: int, experiment: flows.Experiment, now: datetime
+) -> list[stats.Unit]:
+    """The experiment's customers (stats.first_sessions) over the whole experiment (no date range
+    or filter), scored on its metric as known at `now`: the immediate save once the session
+    ended; still subscribed N days after the session once N days have passed."""
+    rows = db.session.execute(
+        sa.select(
+            S.customer_id,
+            arm_of(experiment.id),
+            S.created_at,
+            S.completed_at,
+            S.outcome,
+            S.retained_30,
+            S.retained_60,
+            S.retained_90,
         )
-        decided, saves = db.session.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(first.c.saved), 0))
-        ).one()
-        counts.append(stats.ArmCount(name, int(saves), int(decided)))
-    return counts
+        .where(*real_sessions(merchant_id), arm_of(experiment.id).is_not(None))
+        .order_by(S.created_at, S.id)
+    ).all()
+    sessions = []
+    for customer, arm, created, completed, outcome, *retained in rows:
+        if experiment.metric == "saved":
+            known = completed if outcome in SAVED + CANCELLED else None
+            success = outcome in SAVED
+        else:
+            days = int(experiment.metric.removeprefix("retained_"))
+            at = created + timedelta(days=days)
+            known = at if at <= now else None
+            success = bool(dict(zip(RETENTION_DAYS, retained, strict=True))[days])
+        sessions.append(stats.Session(customer, arm, created, known, success))
+    return stats.first_sessions(sessions)
+
+
+def horizon_counts(merchant_id: int, experiment: flows.Experiment, now: datetime) -> stats.Window:
+    """The verdict's window of the experiment: control first."""
+    horizon = stats.sample_size_per_arm(experiment.min_effect, len(experiment.arms) - 1)
+    return stats.window(experiment_units(merchant_id, experiment, now), experiment.arms, horizon)

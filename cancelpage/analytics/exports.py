@@ -17,6 +17,7 @@ from cancelpage.analytics.queries import (
     session_where,
 )
 from cancelpage.extensions import db
+from cancelpage.flows import to_major
 
 CSV_COLUMNS = (
     "session_id",
@@ -26,6 +27,7 @@ CSV_COLUMNS = (
     "subscription_id",
     "plan",
     "mrr",
+    "mrr_amount",
     "currency",
     "reason",
     "comment",
@@ -109,6 +111,7 @@ def export_sessions(
             csv_cell(row.subscription_id),
             csv_cell(row.plan),
             row.mrr,
+            to_major(row.mrr, row.currency),
             row.currency,
             csv_cell(row.reason),
             csv_cell(row.comment),

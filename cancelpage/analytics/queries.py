@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import ColumnElement
 
+from cancelpage import flows
 from cancelpage.analytics import stats
 from cancelpage.extensions import db
 from cancelpage.merchants.store import load_flow
@@ -136,10 +137,29 @@ def arm_of(experiment_id: str) -> ColumnElement[str]:
     return S.assignments[experiment_id].as_string()
 
 
+def real_sessions(merchant_id: int) -> list[ColumnElement[bool]]:
+    """The merchant's cancel sessions that count: previews never do (previews_in counts them)."""
+    return [S.merchant_id == merchant_id, S.purpose == "cancel", S.preview.is_(False)]
+
+
+def previews_in(merchant_id: int, f: Filters) -> int:
+    """Preview sessions ("preview as a customer", preview links) opened in the date range."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count()).where(
+                S.merchant_id == merchant_id,
+                S.preview.is_(True),
+                S.created_at >= f.start_at,
+                S.created_at < f.end_at,
+            )
+        )
+        or 0
+    )
+
+
 def session_where(merchant_id: int, f: Filters) -> list[ColumnElement[bool]]:
     conditions = [
-        S.merchant_id == merchant_id,
-        S.purpose == "cancel",
+        *real_sessions(merchant_id),
         S.created_at >= f.start_at,
         S.created_at < f.end_at,
     ]
@@ -224,7 +244,7 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
             if share is not None:
                 kept = share * int(mrr_sum or 0)
             elif offer is not None:
-                kept = offer.kept_mrr(int(mrr or 0), interval, interval_count) * n
+                kept = offer.kept_mrr(int(mrr or 0), currency, interval, interval_count) * n
         groups.append(OutcomeGroup(outcome, version_id, offer_id, currency, plan, n, kept))
     return groups
 
@@ -328,7 +348,11 @@ def retention(merchant_id: int, f: Filters, now: datetime) -> list[Retention]:
 
 
 def record_subscription_status(
-    merchant_id: int, subscription_id: str, status: str, changed_at: datetime
+    merchant_id: int,
+    subscription_id: str,
+    status: str,
+    changed_at: datetime,
+    source: str = "webhook",
 ) -> bool:
     """Append one status change reported by a webhook and refresh the retention of the
     subscription's sessions. A repeat (same subscription, time and status) is ignored and returns
@@ -345,6 +369,7 @@ def record_subscription_status(
             status=status,
             changed_at=changed_at,
             recorded_at=datetime.now(UTC),
+            source=source,
         )
         .on_conflict_do_nothing()
         .returning(SubscriptionStatus.id)
@@ -353,6 +378,45 @@ def record_subscription_status(
         return False
     refresh_retention(merchant_id, subscription_id)
     return True
+
+
+def record_flow_outcome(session: CancelSession) -> None:
+    """The status the session's own successful write gave the subscription, so that retention
+    never waits for a webhook: cancel now -> canceled now; cancel at period end -> canceled when
+    the period ends; undo of a scheduled cancel or a pause -> active now (and a scheduled end the
+    flow recorded earlier no longer holds). Previews change nothing. Caller commits."""
+    if session.preview or session.completed_at is None:
+        return
+    now = session.completed_at
+    sub = session.subscription_id
+    detail = session.outcome_detail or {}
+    scheduled = bool(session.snapshot.get("cancel_at_period_end"))
+    if session.outcome == "canceled":
+        ends_at = detail.get("ends_at")
+        ends = datetime.fromtimestamp(int(ends_at), UTC) if ends_at else now
+        record_subscription_status(session.merchant_id, sub, "canceled", max(ends, now), "flow")
+        return
+    offer_kind = (
+        flows.OFFER_TYPES.get(str(detail.get("kind"))) if session.outcome == "accepted" else None
+    )
+    paused = offer_kind is flows.PauseOffer
+    # The flow undoes a scheduled cancel when the customer keeps, or accepts an offer that
+    # writes to Stripe (cancel_sessions.writes).
+    undone = scheduled and (
+        session.outcome == "kept" or (offer_kind is not None and offer_kind.operation is not None)
+    )
+    if not (paused or undone):
+        return
+    db.session.execute(
+        sa.delete(SubscriptionStatus).where(
+            SubscriptionStatus.merchant_id == session.merchant_id,
+            SubscriptionStatus.subscription_id == sub,
+            SubscriptionStatus.source == "flow",
+            SubscriptionStatus.changed_at > now,
+        )
+    )
+    if not record_subscription_status(session.merchant_id, sub, "active", now, "flow"):
+        refresh_retention(session.merchant_id, sub)
 
 
 def refresh_retention(merchant_id: int, subscription_id: str) -> None:
@@ -558,6 +622,15 @@ def offers(
     return sorted(table.values(), key=lambda r: (order.get(r.offer_id, len(order)), r.offer_id))
 
 
+def main_currency(groups: Iterable[OutcomeGroup]) -> str:
+    """The currency most of the segment's sessions are billed in (amounts in different
+    currencies cannot be compared); ties go to the first code in order, none to usd."""
+    sessions: dict[str, int] = defaultdict(int)
+    for group in groups:
+        sessions[group.currency] += group.sessions
+    return min(sessions, key=lambda c: (-sessions[c], c), default="usd")
+
+
 def keeps_most_at_30(rows: list[OfferRow], currency: str) -> OfferRow | None:
     """The offer whose accepters keep the most MRR 30 days later, in one currency."""
     candidates = [r for r in rows if r.retained_mrr_30.get(currency)]
@@ -585,6 +658,8 @@ def week_index(column: Any, f: Filters) -> tuple[date, int, ColumnElement[int]]:
     first_monday = f.start - timedelta(days=f.start.weekday())
     weeks = (f.end - first_monday).days // 7 + 1
     origin = datetime.combine(first_monday, time(), UTC)
+    if weeks == 1:  # a CASE needs at least one WHEN
+        return first_monday, weeks, sa.literal(0)
     # Plain comparisons with each week's end: the same on every engine, exact at the boundaries.
     week = sa.case(
         *((column < origin + timedelta(weeks=i + 1), i) for i in range(weeks - 1)),

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from flask import current_app, g
 
 from cancelpage import flows, links
+from cancelpage.analytics.queries import record_flow_outcome
 from cancelpage.billing import (
     BillingError,
     Gateway,
@@ -372,6 +373,7 @@ def _finished(session: CancelSession, intent: Intent) -> None:
     session.state = flows.complete(flows.State.from_dict(session.state)).to_dict()
     session.busy_until = None
     record(session, "outcome", outcome=intent.outcome, detail=intent.detail)
+    record_flow_outcome(session)  # retention reads the flow's own writes, never only webhooks
     db.session.commit()
     g.pop("cancel_claim", None)
 

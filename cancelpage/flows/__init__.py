@@ -21,8 +21,10 @@ from .engine import (
 )
 from .experiments import assign_arm, bucket
 from .model import (
+    DEFAULT_METRIC,
     HOLDOUT,
     LOCALES,
+    METRICS,
     Condition,
     Experiment,
     Flow,
@@ -33,7 +35,7 @@ from .model import (
     Snapshot,
     Variant,
 )
-from .money import monthly_amount
+from .money import amount_error, exponent, monthly_amount, to_major
 from .offers import (
     OFFER_KINDS,
     OFFER_TYPES,
@@ -66,10 +68,12 @@ from .targeting import (
 __all__ = [
     "BUILTIN_TEXTS",
     "DEFAULT_FLOW",
+    "DEFAULT_METRIC",
     "FEEDBACK_CODES",
     "HOLDOUT",
     "LOCALES",
     "MAX_COMMENT",
+    "METRICS",
     "OFFER_KINDS",
     "OFFER_TYPES",
     "STEPS",
@@ -103,6 +107,7 @@ __all__ = [
     "Transition",
     "Variant",
     "add_months",
+    "amount_error",
     "as_utc",
     "assign_arm",
     "assign_offers",
@@ -115,6 +120,7 @@ __all__ = [
     "current_offer",
     "default_flow",
     "experiment_to_dict",
+    "exponent",
     "flow_to_dict",
     "free_period_end",
     "matching_rule",
@@ -126,5 +132,6 @@ __all__ = [
     "rule_matches",
     "shadowed_rules",
     "submit",
+    "to_major",
     "to_timestamp",
 ]

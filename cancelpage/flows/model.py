@@ -56,6 +56,12 @@ class Variant:
     weight: int = 1
 
 
+# What an experiment's verdict scores: still subscribed N days after the session (from the
+# status history), or the immediate save (the session's outcome).
+METRICS = ("retained_30", "retained_60", "retained_90", "saved")
+DEFAULT_METRIC = "retained_30"
+
+
 @dataclass(frozen=True)
 class Experiment:
     """Several offers sharing one place in a list of offers, plus a holdout that sees none there.
@@ -68,6 +74,7 @@ class Experiment:
     variants: tuple[Variant, ...]
     holdout: float = 0.2
     min_effect: float = 0.05
+    metric: str = "retained_30"  # one of METRICS: what the verdict scores
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(self.variants))

@@ -32,7 +32,7 @@ from ..vocabulary import (
 )
 from . import validation as check
 from .dates import free_period_end, pause_resumes_at, to_timestamp
-from .money import monthly_amount
+from .money import amount_error, monthly_amount
 
 if TYPE_CHECKING:
     from .model import Snapshot
@@ -173,7 +173,9 @@ class Offer:
         subscription (see kept_mrr)."""
         return Fraction(0)  # billing stops or changes to an amount not known here
 
-    def kept_mrr(self, mrr: int, interval: str | None, interval_count: Any) -> Fraction:
+    def kept_mrr(
+        self, mrr: int, currency: str, interval: str | None, interval_count: Any
+    ) -> Fraction:
         """The MRR kept while the accepted offer runs, for one subscription."""
         return (self.kept_share() or Fraction(0)) * mrr
 
@@ -229,6 +231,9 @@ class DiscountOffer(Offer):
                 CURRENCY_RE,
                 "must be a lower-case 3-letter currency code",
             )
+            refused = amount_error(amount_off, currency) if amount_off and currency else None
+            if refused:
+                errs.add(check.join(path, "amount_off"), refused)
         elif obj.get("currency") is not None:
             errs.add(check.join(path, "currency"), "only allowed with amount_off")
         duration = check.choice(obj, "duration", path, errs, COUPON_DURATIONS, default="once")
@@ -266,11 +271,17 @@ class DiscountOffer(Offer):
             return None
         return 1 - Fraction(str(self.percent_off)) / 100
 
-    def kept_mrr(self, mrr: int, interval: str | None, interval_count: Any) -> Fraction:
-        """MRR minus the discount's monthly share (amount over the billing interval), at least 0."""
+    def kept_mrr(
+        self, mrr: int, currency: str, interval: str | None, interval_count: Any
+    ) -> Fraction:
+        """MRR minus the discount's monthly share (amount over the billing interval), at least 0.
+        An amount in another currency takes nothing off (Stripe applies a coupon's amount only
+        to a subscription in the coupon's currency)."""
         share = self.kept_share()
         if share is not None:
             return share * mrr
+        if self.currency and self.currency != currency.lower():
+            return Fraction(mrr)
         try:
             count = int(interval_count or 1)
             monthly_discount = monthly_amount(self.amount_off or 0, interval or "month", count)

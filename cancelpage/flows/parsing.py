@@ -10,7 +10,9 @@ from typing import Any
 from ..vocabulary import FEEDBACK_CODES
 from . import validation as check
 from .model import (
+    DEFAULT_METRIC,
     HOLDOUT,
+    METRICS,
     Condition,
     Experiment,
     Flow,
@@ -44,7 +46,7 @@ _TOP_KEYS = ("reasons", "offers", "rules", "default_offers", "max_offers")
 _REASON_KEYS = ("code", "label", "feedback", "enabled", "labels")
 _RULE_KEYS = ("name", "reasons", "conditions", "offers")
 _CONDITION_KEYS = ("field", "op", "value")
-_EXPERIMENT_KEYS = ("experiment", "variants", "holdout", "min_effect")
+_EXPERIMENT_KEYS = ("experiment", "variants", "holdout", "min_effect", "metric")
 _VARIANT_KEYS = ("offer", "weight")
 
 ID_RULE = "must be 1-40 lower-case letters, digits, _ or -"
@@ -216,6 +218,7 @@ def _parse_experiment(
         experiment_ids.add(experiment_id)
     holdout = _fraction(obj, "holdout", path, errs, 0.0, MAX_HOLDOUT, DEFAULT_HOLDOUT)
     min_effect = _fraction(obj, "min_effect", path, errs, *MIN_EFFECT_RANGE, DEFAULT_MIN_EFFECT)
+    metric = check.choice(obj, "metric", path, errs, METRICS, default=DEFAULT_METRIC)
     where = check.join(path, "variants")
     raw = obj.get("variants")
     items = check.as_list(raw, where, errs, MAX_VARIANTS) if raw is not None else None
@@ -236,8 +239,13 @@ def _parse_experiment(
     assert experiment_id is not None
     assert holdout is not None
     assert min_effect is not None
+    assert metric is not None
     return Experiment(
-        id=experiment_id, variants=tuple(variants), holdout=holdout, min_effect=min_effect
+        id=experiment_id,
+        variants=tuple(variants),
+        holdout=holdout,
+        min_effect=min_effect,
+        metric=metric,
     )
 
 
@@ -280,6 +288,7 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "variants": [{"offer": v.offer, "weight": v.weight} for v in experiment.variants],
         "holdout": experiment.holdout,
         "min_effect": experiment.min_effect,
+        "metric": experiment.metric,
     }
 
 

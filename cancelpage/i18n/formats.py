@@ -3,18 +3,26 @@ offer's terms and accept label, declared with the offer kind in cancelpage.flows
 
 from __future__ import annotations
 
-from babel.numbers import get_currency_precision
+from fractions import Fraction
+
+from babel.numbers import format_currency
 from flask import Flask
-from flask_babel import format_currency, format_percent, get_translations
+from flask_babel import format_percent, get_locale, get_translations
 from markupsafe import Markup
 
 from cancelpage import flows
 
 
-def money(amount: int, currency: str) -> str:
-    """Minor units to a localised amount (zero-decimal currencies such as JPY included)."""
+def format_money(amount: int | Fraction, currency: str, locale: str) -> str:
+    """Minor units (Stripe's exponents, flows.money) to an amount in `locale`, with the
+    currency's usual digits: format_money(14000, "jpy", "en") == "¥14,000"."""
     code = (currency or "usd").upper()
-    return str(format_currency(amount / 10 ** get_currency_precision(code), code))
+    return str(format_currency(flows.to_major(amount, code), code, locale=locale))
+
+
+def money(amount: int | Fraction, currency: str) -> str:
+    """format_money in the request's language: customer pages, emails and the dashboard."""
+    return format_money(amount, currency, str(get_locale() or "en"))
 
 
 def _value(value: str | int | flows.Percent | flows.Money) -> str | int:
@@ -51,4 +59,4 @@ def accept_label(offer: flows.Offer) -> Markup:
 
 def init_app(app: Flask) -> None:
     """Make the helpers available to every template."""
-    app.jinja_env.globals.update(offer_terms=offer_terms, accept_label=accept_label)
+    app.jinja_env.globals.update(offer_terms=offer_terms, accept_label=accept_label, money=money)

@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from cancelpage import flows
 from cancelpage.extensions import db
-from cancelpage.merchants.store import publish_flow
+from cancelpage.merchants.store import experiment_problems, publish_flow
 from cancelpage.models import CancelSession, FlowVersion, Merchant
 
 SECTIONS = ("reasons", "offers", "rules")
@@ -71,6 +71,9 @@ def _split_errors(error: flows.FlowError, path: str) -> EditErrors:
 def _save(merchant: Merchant, data: dict[str, Any], path: str) -> None:
     try:
         flow = flows.parse_flow(data)
+        problems = experiment_problems(merchant, flow)
+        if problems:
+            raise flows.FlowError(problems)
     except flows.FlowError as error:
         raise _split_errors(error, path) from None
     merchant.flow_draft = flows.flow_to_dict(flow)
@@ -236,24 +239,49 @@ def put_offer(
     _save(merchant, data, f"offers[{index}]")
 
 
+EXPERIMENT_SLOT = "experiment:"  # the form's value for an experiment's place: its id follows
+
+
+def with_experiments(slots: list[str], data: Mapping[str, Any]) -> list[Any]:
+    """A list of offers from a form, each "experiment:<id>" back to that experiment's place as
+    the draft has it (the form shows an experiment but does not edit it). An unknown id is kept
+    as typed, so that validation names it."""
+    places = {
+        slot["experiment"]: slot
+        for slots_ in [*(r["offers"] for r in data["rules"]), data["default_offers"]]
+        for slot in slots_
+        if isinstance(slot, dict) and "experiment" in slot
+    }
+    return [
+        places.get(slot.removeprefix(EXPERIMENT_SLOT), slot)
+        if slot.startswith(EXPERIMENT_SLOT)
+        else slot
+        for slot in slots
+    ]
+
+
 def put_rule(merchant: Merchant, index: int | None, form: MultiDict[str, str]) -> None:
     """Change a rule, or insert a new one at the chosen position (1 = checked first)."""
     data = draft_of(merchant)
     rules = data["rules"]
+    rule = rule_from_form(form)
+    rule["offers"] = with_experiments(rule["offers"], data)
     if index is None:
         position = _number(form.get("position"))
         index = position - 1 if isinstance(position, int) else 0
         index = min(max(index, 0), len(rules))
-        rules.insert(index, rule_from_form(form))
+        rules.insert(index, rule)
     else:
         _check_index(rules, index)
-        rules[index] = rule_from_form(form)
+        rules[index] = rule
     _save(merchant, data, f"rules[{index}]")
 
 
 def put_general(merchant: Merchant, form: MultiDict[str, str]) -> None:
     data = draft_of(merchant)
-    data["default_offers"] = [o for o in form.getlist("default_offers") if o]
+    data["default_offers"] = with_experiments(
+        [o for o in form.getlist("default_offers") if o], data
+    )
     data["max_offers"] = _number(form.get("max_offers"))
     _save(merchant, data, "")
 
@@ -328,11 +356,19 @@ def offer_index(data: Mapping[str, Any], offer_id: str) -> int:
 # ---- versions --------------------------------------------------------------------------------
 
 
-def publish(merchant: Merchant) -> FlowVersion:
-    """Publish the draft as a new version; new sessions run it, open ones keep theirs."""
-    version = publish_flow(merchant, draft_of(merchant))
+def _published(merchant: Merchant, data: dict[str, Any]) -> FlowVersion:
+    """publish_flow, its refusals as EditErrors of the whole flow (e.g. a frozen experiment)."""
+    try:
+        version = publish_flow(merchant, data)
+    except flows.FlowError as error:
+        raise EditErrors(general=error.errors) from None
     merchant.flow_draft = None
     return version
+
+
+def publish(merchant: Merchant) -> FlowVersion:
+    """Publish the draft as a new version; new sessions run it, open ones keep theirs."""
+    return _published(merchant, draft_of(merchant))
 
 
 def discard(merchant: Merchant) -> None:
@@ -349,9 +385,7 @@ def version_of(merchant: Merchant, version_id: int) -> FlowVersion | None:
 
 def restore(merchant: Merchant, version: FlowVersion) -> FlowVersion:
     """Publish a copy of an earlier version as the newest one (history is never rewritten)."""
-    restored = publish_flow(merchant, copy.deepcopy(version.data))
-    merchant.flow_draft = None
-    return restored
+    return _published(merchant, copy.deepcopy(version.data))
 
 
 def versions(merchant: Merchant) -> list[tuple[FlowVersion, int]]:

@@ -10,7 +10,13 @@ from flask import current_app
 
 from cancelpage import flows, links
 from cancelpage.extensions import db
-from cancelpage.models import FlowVersion, Merchant
+from cancelpage.models import (
+    CancelSession,
+    ExperimentDecision,
+    ExperimentRecord,
+    FlowVersion,
+    Merchant,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 DEMO_SLUG = "demo"
@@ -45,9 +51,81 @@ def create_merchant(
     return merchant
 
 
+def experiment_problems(merchant: Merchant, flow: flows.Flow) -> list[str]:
+    """Why the flow's experiments cannot be published: an id names one experiment for all time
+    (a decided or removed experiment's id cannot start another), and an experiment with data
+    keeps its arms, weights, holdout, minimum effect and metric (a change needs a new id)."""
+    problems = []
+    for experiment in flow.experiments().values():
+        record = _record(merchant, experiment.id)
+        name = f"experiment {experiment.id!r}"
+        if _decided(merchant, experiment.id):
+            problems.append(f"{name} was decided before: give the new experiment a new id")
+        elif record is None or record.definition == flows.experiment_to_dict(experiment):
+            continue
+        elif _has_data(merchant, experiment.id):
+            problems.append(
+                f"{name} has data, so its arms and minimum effect are frozen: "
+                "start a new experiment with a new id to change them"
+            )
+    return problems
+
+
+def _record(merchant: Merchant, experiment_id: str) -> ExperimentRecord | None:
+    return db.session.scalar(
+        sa.select(ExperimentRecord).where(
+            ExperimentRecord.merchant_id == merchant.id,
+            ExperimentRecord.experiment_id == experiment_id,
+        )
+    )
+
+
+def _decided(merchant: Merchant, experiment_id: str) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(ExperimentDecision.id).where(
+                ExperimentDecision.merchant_id == merchant.id,
+                ExperimentDecision.experiment_id == experiment_id,
+            )
+        )
+        is not None
+    )
+
+
+def _has_data(merchant: Merchant, experiment_id: str) -> bool:
+    entered = CancelSession.assignments[experiment_id].as_string().is_not(None)
+    return (
+        db.session.scalar(
+            sa.select(CancelSession.id)
+            .where(CancelSession.merchant_id == merchant.id, entered)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def record_experiments(merchant: Merchant, flow: flows.Flow) -> None:
+    """Remember every experiment the flow publishes (its definition while it has no data)."""
+    for experiment in flow.experiments().values():
+        definition = flows.experiment_to_dict(experiment)
+        record = _record(merchant, experiment.id)
+        if record is None:
+            db.session.add(
+                ExperimentRecord(
+                    merchant_id=merchant.id, experiment_id=experiment.id, definition=definition
+                )
+            )
+        else:
+            record.definition = definition
+
+
 def publish_flow(merchant: Merchant, data: dict[str, Any]) -> FlowVersion:
     """Validate and publish a new flow version (raises flows.FlowError with every problem)."""
     flow = flows.parse_flow(data)
+    problems = experiment_problems(merchant, flow)
+    if problems:
+        raise flows.FlowError(problems)
+    record_experiments(merchant, flow)
     last = db.session.scalar(
         sa.select(sa.func.max(FlowVersion.number)).where(FlowVersion.merchant_id == merchant.id)
     )

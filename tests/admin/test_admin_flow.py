@@ -463,7 +463,7 @@ def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
         sessions = db.session.scalars(sa.select(CancelSession)).all()
         assert [s.live for s in sessions] == [False, False]
         # Marked, so that analytics can leave the merchant's own tries out.
-        assert [s.dashboard_preview for s in sessions] == [True, True]
+        assert [s.preview for s in sessions] == [True, True]
         assert {s.attributes["mrr"] for s in sessions} == {"9900", "900"}
 
 
@@ -594,3 +594,29 @@ def test_a_refused_edit_swaps_only_its_own_item(client: FlaskClient, token: str)
     assert saved.headers["HX-Retarget"] == "#editor"
     assert "HX-Reselect" not in saved.headers
     assert saved.headers["HX-Trigger"] == "draft-changed"
+
+
+def test_saving_an_experiments_list_unchanged_keeps_the_experiment(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    """The editor showed an experiment's place as "(none)", so saving the list as it was and
+    publishing deleted the running experiment (issue 13)."""
+    from cancelpage.analytics import simulate
+    from cancelpage.merchants.store import publish_flow
+
+    with app.app_context():
+        publish_flow(by_slug("acme"), simulate.simulation_flow())
+        db.session.commit()
+    option = f'<option value="experiment:{simulate.SIM_EXPERIMENT}" selected>'
+    assert option in client.get("/admin/flow").get_data(as_text=True)
+    saved = draft(app)["default_offers"]
+    unchanged = {
+        "default_offers": [f"experiment:{simulate.SIM_EXPERIMENT}", *saved[1:]],
+        "max_offers": str(draft(app).get("max_offers", 3)),
+    }
+    assert post(client, "/admin/flow/general", token, unchanged).status_code == 303
+    assert draft(app)["default_offers"] == saved
+    post(client, "/admin/flow/publish", token)
+    with app.app_context():
+        published = by_slug("acme").flow_version.data
+    assert published["default_offers"] == saved

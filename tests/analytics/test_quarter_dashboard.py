@@ -17,9 +17,9 @@ from support.quarter_support import (
     case_money,
     case_status_at,
     cases_in,
-    is_saved,
     matured,
     retained,
+    verdict_counts,
 )
 
 from cancelpage import analytics
@@ -57,20 +57,20 @@ def test_the_dashboard_answers_why_which_offer_and_whether_there_is_a_winner(
     # Whether the running experiment has a winner, and by which rule.
     exp = simulate.SIM_EXPERIMENT
     horizon = stats.sample_size_per_arm(0.1, 1)
-    firsts = {}
-    for arm in ("holdout", "discount_25_3m"):
-        ended = sorted(
-            (s for s in quarter if s.assignments.get(exp) == arm and s.outcome),
-            key=lambda s: (s.completed_at, s.index),
-        )[:horizon]
-        firsts[arm] = stats.ArmCount(arm, sum(map(is_saved, ended)), len(ended))
-    verdict = stats.decide(firsts["holdout"], [firsts["discount_25_3m"]], 0.1)
+    counts = [
+        stats.ArmCount(*c)
+        for c in verdict_counts(quarter, exp, ("holdout", "discount_25_3m"), horizon)
+    ]
+    verdict = stats.decide(counts[0], counts[1:], 0.1)
     assert verdict.status != "collecting"  # the simulated quarter reaches the horizon
     if verdict.status == "winner":
         assert f"<strong>Winner: {verdict.winner}</strong>" in html
     else:
         assert "<strong>No winner.</strong>" in html
-    assert f"Fixed horizon: {horizon} decided sessions per arm" in html
+    assert f"Fixed horizon: {horizon} customers in the smallest arm" in html
+    exact = stats.guarantee((0.5, 0.5), 0.1)
+    assert f"a winner is declared {exact.false_winner * 100:.2f}% of the time" in html
+    assert f"found {exact.power * 100:.1f}% of the time" in html
     assert "one-sided two-proportion z-test at 2.5%" in html
     # Definitions are on the page.
     assert "Save rate = saved ÷ (saved + cancelled)" in html

@@ -77,6 +77,7 @@ def test_experiment_place_parses_with_defaults_and_round_trips() -> None:
         ],
         "holdout": 0.2,
         "min_effect": 0.05,
+        "metric": "retained_30",  # the default: still subscribed 30 days after the session
     }
     assert parse_flow(data) == flow
 

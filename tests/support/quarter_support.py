@@ -27,7 +27,7 @@ QUARTER = analytics.Filters(start=(NOW - timedelta(days=91)).date(), end=NOW.dat
 ENDED = ("canceled", "unpaid", "incomplete_expired")
 # The simulated flow's offer terms, written out again here on purpose (not read from the flow).
 PERCENT_OFF = {"discount_25_3m": 25}
-AMOUNT_OFF = {"discount_10_fixed": 1000}
+AMOUNT_OFF = {"discount_10_fixed": (1000, "usd")}  # amount off and its currency
 NOTHING_KEPT = ("pause_1m", "pause_2m", "free_30d")
 MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 
@@ -90,8 +90,11 @@ def kept_mrr(sim: Sim) -> Fraction:
     if offer in PERCENT_OFF:
         return Fraction(sim.mrr) * (100 - PERCENT_OFF[offer]) / 100
     if offer in AMOUNT_OFF:
+        amount, currency = AMOUNT_OFF[offer]
+        if sim.currency != currency:  # Stripe takes a coupon's amount only in its currency
+            return Fraction(sim.mrr)
         months = MONTHS_PER_INTERVAL[sim.interval]
-        monthly = int(Fraction(AMOUNT_OFF[offer], months) + Fraction(1, 2))
+        monthly = int(Fraction(amount, months) + Fraction(1, 2))
         return Fraction(max(0, sim.mrr - monthly))
     assert offer in NOTHING_KEPT
     return Fraction(0)
@@ -155,3 +158,25 @@ def acme() -> Merchant:
     merchant = db.session.scalar(db.select(Merchant).where(Merchant.slug == "acme"))
     assert merchant is not None
     return merchant
+
+
+def verdict_counts(
+    sims: list[Sim], experiment: str, arms: tuple[str, ...], horizon: int
+) -> list[tuple[str, int, int]]:
+    """(arm, successes, units) the verdict must read, worked out by hand: each customer's first
+    session, scored on still subscribed 30 days later once 30 days old, every arm counted up to
+    the moment the last arm reached `horizon` such customers."""
+    first: dict[str, Sim] = {}
+    for sim in sorted(sims, key=lambda s: (s.created_at, s.index)):
+        if sim.assignments.get(experiment) and sim.customer_id not in first:
+            first[sim.customer_id] = sim
+    known = {
+        arm: sorted(
+            (s for s in first.values() if s.assignments[experiment] == arm and matured(s, 30)),
+            key=lambda s: s.created_at,
+        )
+        for arm in arms
+    }
+    closed = max(known[arm][horizon - 1].created_at for arm in arms)
+    inside = {arm: [s for s in known[arm] if s.created_at <= closed] for arm in arms}
+    return [(arm, sum(retained(s, 30) for s in inside[arm]), len(inside[arm])) for arm in arms]
