@@ -55,6 +55,15 @@ PRICE_ID_RE: Final = re.compile(r"(price|plan)_[A-Za-z0-9_]{1,249}")
 EMAIL_RE: Final = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 # A currency as Stripe writes it: ISO 4217, lower case.
 CURRENCY_RE: Final = re.compile(r"[a-z]{3}")
+# A whole number as people and forms write it: ASCII digits only (str.isdigit() also accepts
+# "²" and other digits int() refuses) and short enough for int() (which refuses 4,300+ digits).
+WHOLE_NUMBER_RE: Final = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(text: str) -> int | None:
+    """The value of a short string of ASCII digits, else None."""
+    return int(text) if WHOLE_NUMBER_RE.fullmatch(text) else None
+
 
 # ---- defaults ---------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from cancelpage.i18n import formats
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import Merchant, OutboxEmail, RecoveryCase, StripeWrite
 from cancelpage.recovery import emails, outbox
+from cancelpage.vocabulary import whole_number
 from cancelpage.web.rendering import render, see_other
 
 bp = Blueprint("recovery", __name__)
@@ -72,10 +73,10 @@ def card_done(slug: str) -> Response:
 def open_card_link(token: str) -> tuple[Merchant, RecoveryCase] | None:
     """The merchant and case a card-update token names, or None for any unusable token."""
     payload = verified(token, "card_update")
-    if payload is None or not (payload[1].ref or "").isdigit():
+    if payload is None or whole_number(payload[1].ref or "") is None:
         return None
     merchant, data = payload
-    case = db.session.get(RecoveryCase, int(data.ref or 0))
+    case = db.session.get(RecoveryCase, whole_number(data.ref or ""))
     if case is None or case.merchant_id != merchant.id or case.customer_id != data.customer:
         return None
     return merchant, case
@@ -99,7 +100,8 @@ def card_context(
 def card_update_key(case: RecoveryCase, nonce: str, now: int) -> str:
     """One key per page view: a double click reuses it, a stale or forged nonce gets its own."""
     stamp, _, rand = nonce.partition(".")
-    fresh = stamp.isdigit() and 0 <= now - int(stamp) <= CARD_CLICK_WINDOW and 8 <= len(rand) <= 32
+    issued = whole_number(stamp)
+    fresh = issued is not None and 0 <= now - issued <= CARD_CLICK_WINDOW and 8 <= len(rand) <= 32
     if not fresh:
         nonce = f"{now}.{secrets.token_urlsafe(12)}"
     material = f"card_update|{case.merchant_id}|{case.id}|{nonce}"
@@ -191,10 +193,10 @@ def unsubscribe_submit(token: str) -> Response:
 def open_unsubscribe_link(token: str) -> tuple[Merchant, OutboxEmail] | None:
     """The token names an outbox row (the address lives there, never in the link)."""
     payload = verified(token, "unsubscribe", max_age=emails.UNSUBSCRIBE_MAX_AGE)
-    if payload is None or not (payload[1].ref or "").isdigit():
+    if payload is None or whole_number(payload[1].ref or "") is None:
         return None
     merchant, data = payload
-    row = db.session.get(OutboxEmail, int(data.ref or 0))
+    row = db.session.get(OutboxEmail, whole_number(data.ref or ""))
     if row is None or row.merchant_id != merchant.id or not row.to_address:
         return None
     return merchant, row

@@ -16,7 +16,7 @@ from flask_login import LoginManager, UserMixin
 from cancelpage import links
 from cancelpage.extensions import db
 from cancelpage.models import Merchant, MerchantUser, utcnow
-from cancelpage.vocabulary import EMAIL_RE
+from cancelpage.vocabulary import EMAIL_RE, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ def init_login(manager: LoginManager) -> None:
 
 def load_account(account_id: str) -> Account | None:
     user_id, _, print_ = account_id.partition(".")
-    if not user_id.isdigit():
+    number = whole_number(user_id)
+    if number is None:
         return None
-    user = db.session.get(MerchantUser, int(user_id))
+    user = db.session.get(MerchantUser, number)
     if user is None or not hmac.compare_digest(print_, fingerprint(user)):
         return None
     return Account(user)

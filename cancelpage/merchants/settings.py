@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from cancelpage import links
 from cancelpage.models import CANCEL_MODES, Merchant
-from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, EMAIL_RE
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, EMAIL_RE, whole_number
 
 LOCALE_LABELS = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
 LOCALES = tuple(LOCALE_LABELS)
@@ -175,13 +175,13 @@ def _validate_rules(
     if mode not in CANCEL_MODES:
         errors["cancel_mode"] = "Choose one of the listed ways to cancel."
     values["cancel_mode"] = mode
-    hours = form.get("link_lifetime_hours", "").strip()
-    if not hours.isdigit() or not MIN_LINK_HOURS <= int(hours) <= MAX_LINK_HOURS:
+    hours = whole_number(form.get("link_lifetime_hours", "").strip())
+    if hours is None or not MIN_LINK_HOURS <= hours <= MAX_LINK_HOURS:
         errors["link_lifetime_hours"] = (
             f"Enter a whole number of hours from {MIN_LINK_HOURS} to {MAX_LINK_HOURS} (30 days)."
         )
     else:
-        values["link_max_age"] = int(hours) * 3600
+        values["link_max_age"] = hours * 3600
     locale = form.get("default_locale", "")
     if locale not in LOCALES:
         errors["default_locale"] = "Choose one of the listed languages."

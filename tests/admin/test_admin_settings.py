@@ -110,6 +110,8 @@ def test_htmx_save_returns_the_form_fragment(client: FlaskClient, token: str) ->
         ("link_lifetime_hours", "0", "Enter a whole number of hours from 1 to 720"),
         ("link_lifetime_hours", "721", "Enter a whole number of hours from 1 to 720"),
         ("link_lifetime_hours", "2.5", "Enter a whole number of hours from 1 to 720"),
+        ("link_lifetime_hours", "²", "Enter a whole number of hours from 1 to 720"),
+        ("link_lifetime_hours", "9" * 5000, "Enter a whole number of hours from 1 to 720"),
         ("default_locale", "it", "Choose one of the listed languages."),
     ],
 )

@@ -121,6 +121,19 @@ def test_a_double_click_reuses_one_key_and_a_later_visit_gets_a_new_one(
     assert len(set(keys)) == 4  # each stale click is a fresh session, never an expired one
 
 
+@pytest.mark.parametrize(
+    "nonce", ["²³.abcdefghijkl", "9" * 5000 + ".abcdefghijkl", "١٢٣.abcdefghi"]
+)
+def test_a_forged_nonce_gets_a_fresh_key_not_an_error(
+    app: Flask, client: FlaskClient, case_id: int, stripe_stub: Any, nonce: str
+) -> None:
+    token = card_token(app, case_id)
+    response = client.post(f"/card/{token}", data={"nonce": nonce})
+    assert response.status_code == 303
+    assert response.headers["Location"] == ss.portal_session()["url"]
+    assert len(portal_requests(stripe_stub)) == 1
+
+
 def test_htmx_gets_an_hx_redirect(
     app: Flask, client: FlaskClient, case_id: int, fake_stripe: FakeStripe
 ) -> None:
