@@ -3,6 +3,7 @@ shared by two workers through Redis, and a loud refusal of unsafe production set
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ import pytest
 import redis
 import requests
 from flask import Flask
+
+from cancelpage.web import logs
 
 ROOT = Path(__file__).resolve().parents[2]
 # Its own Redis database: test_ratelimit (db 14) may run at the same time in another worker.
@@ -127,6 +130,71 @@ def test_access_log_never_records_tokens_and_workers_share_limits(
     assert '"POST /s/[redacted]/survey HTTP/1.1" 200' in log
     assert log.count('"GET /s/[redacted] HTTP/1.1" 429') == 2
     assert '"GET /healthz HTTP/1.1" 200' in log
+
+
+def secret_routes(app: Flask) -> list[str]:
+    """Every route with a secret in its path, from the URL map, with its arguments filled in."""
+    paths = []
+    for number, rule in enumerate(app.url_map.iter_rules()):
+        if logs.SECRET_ARGUMENTS & rule.arguments:
+            values = {
+                name: f"SECRET{number}{name}x7Q" if name in logs.SECRET_ARGUMENTS else "survey"
+                for name in rule.arguments
+            }
+            paths.append(app.url_map.bind("cancel.test").build(rule.endpoint, values))
+    return paths
+
+
+def percent_encoded(path: str) -> str:
+    """The same path with every letter of its fixed parts percent-encoded (/c/ -> /%63/)."""
+    fixed, _, rest = path.partition("SECRET")
+    return "".join(f"%{ord(ch):02X}" if ch.isalpha() else ch for ch in fixed) + "SECRET" + rest
+
+
+def test_no_route_with_a_secret_in_its_path_reaches_the_access_log(
+    app: Flask, merchant: Any, tmp_path: Path
+) -> None:
+    paths = secret_routes(app)
+    assert {p.split("SECRET")[0] for p in paths} >= {
+        "/c/",
+        "/s/",
+        "/card/",
+        "/unsubscribe/",
+        "/admin/reset/",
+    }
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    access_log, output = tmp_path / "access.log", tmp_path / "gunicorn.out"
+    env = base_env(
+        CANCELPAGE_SECRET_KEY=app.config["SECRET_KEY"],
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+    )
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            gunicorn(port, env, "--workers", "1", "--access-logfile", str(access_log)),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_up(base, process)
+            # http.client sends the path as written (requests would normalise %63 back to c).
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for path in paths:
+                for variant in (path, percent_encoded(path)):
+                    for method in ("GET", "POST"):
+                        connection.request(method, variant, body=b"" if method == "POST" else None)
+                        connection.getresponse().read()
+            connection.close()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+    log = access_log.read_text()
+    assert "SECRET" not in log + output.read_text()
+    assert log.count("[redacted]") >= 4 * len(paths)
+    assert '"GET /%63/[redacted] HTTP/1.1"' in log
+    assert '"GET /admin/reset/[redacted] HTTP/1.1"' in log
 
 
 @pytest.mark.parametrize(
