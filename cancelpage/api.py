@@ -85,6 +85,7 @@ def create_link() -> Response:
         base_url=current_app.config["PUBLIC_BASE_URL"],
         merchant=merchant.slug,
         secret=merchant.link_secrets,
+        allowed_return_hosts=merchant.return_hosts,
         **fields,
     )
     expires_at = datetime.now(UTC) + timedelta(seconds=merchant.link_max_age)

@@ -173,6 +173,9 @@ class CancelSession(db.Model):
     busy_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # When the link that opened the session expired (the capability works a grace period longer);
+    # None for sessions opened before it was recorded: theirs is created_at + the link lifetime.
+    link_expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     # Analytics. Experiment arms entered, {experiment id: arm} (arm "holdout" saw no offer there).
     assignments: so.Mapped[dict[str, str]] = so.mapped_column(
         sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), default=dict
@@ -298,6 +301,9 @@ class RecoveryCase(db.Model):
     close_reason: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     opened_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The last billing-portal session made for its card-update link, reused while it lives.
+    portal_url_encrypted: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    portal_expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     merchant: so.Mapped[Merchant] = so.relationship()
 
@@ -389,10 +395,24 @@ class MerchantUser(db.Model):
     # Stored lower-cased; unique across the install so that signing in needs only the address.
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    # In every session cookie; bumped by signing out and by a password change, which ends every
+    # session signed in before.
+    session_version: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     merchant: so.Mapped[Merchant] = so.relationship()
+
+
+class PasswordResetRequest(db.Model):
+    """A forgot-password form as it was sent: the worker looks the address up, so that the form
+    does the same work, in the same time, whether or not the address has an account."""
+
+    __tablename__ = "password_reset_request"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiKey(db.Model):

@@ -34,15 +34,15 @@ class AccountError(ValueError):
 class Account(UserMixin):
     """The signed-in user as Flask-Login sees it.
 
-    Its id includes a fingerprint of the password hash: changing the password signs out every
-    other session of that user.
+    Its id (kept in the session cookie) includes the user's session version and a fingerprint
+    of the password hash: signing out or changing the password ends every earlier session.
     """
 
     def __init__(self, user: MerchantUser) -> None:
         self.user = user
 
     def get_id(self) -> str:
-        return f"{self.user.id}.{fingerprint(self.user)}"
+        return f"{self.user.id}.{self.user.session_version}.{fingerprint(self.user)}"
 
     @property
     def merchant_id(self) -> int:
@@ -55,14 +55,24 @@ def init_login(manager: LoginManager) -> None:
 
 
 def load_account(account_id: str) -> Account | None:
-    user_id, _, print_ = account_id.partition(".")
+    user_id, _, rest = account_id.partition(".")
+    version, _, print_ = rest.partition(".")
     number = whole_number(user_id)
     if number is None:
         return None
     user = db.session.get(MerchantUser, number)
-    if user is None or not hmac.compare_digest(print_, fingerprint(user)):
+    if (
+        user is None
+        or version != str(user.session_version)
+        or not hmac.compare_digest(print_, fingerprint(user))
+    ):
         return None
     return Account(user)
+
+
+def end_sessions(user: MerchantUser) -> None:
+    """Every session cookie issued to the user so far stops working."""
+    user.session_version += 1
 
 
 def fingerprint(user: MerchantUser) -> str:
@@ -129,6 +139,7 @@ def set_password(user: MerchantUser, password: str) -> None:
     if problem:
         raise AccountError(problem)
     user.password_hash = _hasher.hash(password)
+    end_sessions(user)
 
 
 # ---- password reset ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, EMAIL_RE, whole_number
 
 LOCALE_LABELS = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
 LOCALES = tuple(LOCALE_LABELS)
-LOCAL_HOSTS = ("localhost", "127.0.0.1")
+LOCAL_HOSTS = links.LOCAL_HOSTS
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 # A bare host name: labels of letters, digits and hyphens (an IPv4 address passes as well).
 HOST_RE = re.compile(
