@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +51,8 @@ class LinkPayload:
     # attributes and a recording gateway even for a live merchant. Signed like the rest, so a
     # customer cannot switch it on; the public signing helpers never set it.
     preview: bool = False
+    # When the token was signed (Unix time); set by verify, never part of the wire format.
+    issued_at: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"m": self.merchant, "c": self.customer}
@@ -150,10 +152,12 @@ def verify(
     if not secrets_oldest_first or len(token) > 4096 or not _canonical_signature(token):
         raise BadLink
     try:
-        wire = _serializer(secrets_oldest_first, purpose).loads(token, max_age=max_age)
+        wire, signed_at = _serializer(secrets_oldest_first, purpose).loads(
+            token, max_age=max_age, return_timestamp=True
+        )
     except BadData as exc:
         raise BadLink from exc
-    return LinkPayload.from_wire(wire)
+    return replace(LinkPayload.from_wire(wire), issued_at=int(signed_at.timestamp()))
 
 
 def _canonical_signature(token: str) -> bool:

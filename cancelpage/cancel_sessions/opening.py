@@ -59,6 +59,7 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         return_url=payload.return_url,
         attributes=dict(payload.attributes),
         locale=i18n.supported(payload.locale),
+        link_expires_at=datetime.fromtimestamp(payload.issued_at + merchant.link_max_age, UTC),
         live=merchant.live and not payload.preview,
         snapshot=snapshot,
         state=flows.State().to_dict(),
@@ -91,12 +92,26 @@ def capability(token: str) -> str:
 
 
 def by_capability(capability: str) -> CancelSession | None:
+    """The session a capability names, while it works (see capability_expires_at)."""
     # Every step page needs the merchant too: one round trip instead of two.
-    return db.session.scalar(
+    session = db.session.scalar(
         sa.select(CancelSession)
         .options(so.joinedload(CancelSession.merchant))
         .where(CancelSession.capability_digest == links.digest(capability))
     )
+    if session is None or datetime.now(UTC) > capability_expires_at(session):
+        return None
+    return session
+
+
+def capability_expires_at(session: CancelSession) -> datetime:
+    """A capability works until its link expired plus a grace period (CAPABILITY_GRACE_SECONDS):
+    a customer who opened the link just in time can finish, and a finished session stays
+    viewable (read-only) that long. Then it is a bad link like any other."""
+    link_expires_at = session.link_expires_at or session.created_at + timedelta(
+        seconds=session.merchant.link_max_age
+    )
+    return link_expires_at + timedelta(seconds=int(current_app.config["CAPABILITY_GRACE_SECONDS"]))
 
 
 def read_snapshot(merchant: Merchant, payload: links.LinkPayload) -> dict[str, Any]:
