@@ -40,20 +40,37 @@ CANCEL_MODES = ("period_end", "immediately", "portal")
 # Subscription statuses that count as not retained (the subscription is over or will not collect).
 
 
-def _from_snapshot(key: str, fallback: Any = None) -> Any:
+# Session columns copied from the snapshot (for analytics): column -> (snapshot key, fallback).
+SNAPSHOT_COPIES: dict[str, tuple[str, Any]] = {
+    "plan": ("plan", None),
+    "mrr": ("mrr", 0),
+    "currency": ("currency", "usd"),
+    "billing_interval": ("interval", "month"),
+    "billing_interval_count": ("interval_count", 1),
+}
+
+
+def _copied(snapshot: dict[str, Any], column: str) -> Any:
+    key, fallback = SNAPSHOT_COPIES[column]
+    value = snapshot.get(key)
+    return fallback if value is None else value
+
+
+def _running(snapshot: dict[str, Any]) -> bool:
+    return snapshot.get("status", "active") not in NOT_RETAINED_STATUSES
+
+
+def _from_snapshot(column: str) -> Any:
     """A column default read from the row's snapshot (a context-sensitive default)."""
 
     def default(context: Any) -> Any:
-        snapshot = context.get_current_parameters().get("snapshot") or {}
-        value = snapshot.get(key)
-        return fallback if value is None else value
+        return _copied(context.get_current_parameters().get("snapshot") or {}, column)
 
     return default
 
 
 def _running_at_start(context: Any) -> bool:
-    snapshot = context.get_current_parameters().get("snapshot") or {}
-    return snapshot.get("status", "active") not in NOT_RETAINED_STATUSES
+    return _running(context.get_current_parameters().get("snapshot") or {})
 
 
 class Merchant(db.Model):
@@ -182,15 +199,13 @@ class CancelSession(db.Model):
     )
     # Copied from the snapshot when the row is inserted, so that analytics can index them.
     plan: so.Mapped[str | None] = so.mapped_column(sa.String(255), default=_from_snapshot("plan"))
-    mrr: so.Mapped[int] = so.mapped_column(default=_from_snapshot("mrr", 0))
-    currency: so.Mapped[str] = so.mapped_column(
-        sa.String(3), default=_from_snapshot("currency", "usd")
-    )
+    mrr: so.Mapped[int] = so.mapped_column(default=_from_snapshot("mrr"))
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3), default=_from_snapshot("currency"))
     billing_interval: so.Mapped[str] = so.mapped_column(
-        sa.String(5), default=_from_snapshot("interval", "month")
+        sa.String(5), default=_from_snapshot("billing_interval")
     )
     billing_interval_count: so.Mapped[int] = so.mapped_column(
-        default=_from_snapshot("interval_count", 1)
+        default=_from_snapshot("billing_interval_count")
     )
     # Whether the subscription was still running 30/60/90 days after the session, as far as known:
     # the snapshot's status, overridden by later statuses (analytics.record_subscription_status).
@@ -203,6 +218,13 @@ class CancelSession(db.Model):
         order_by="SessionEvent.id", back_populates="session"
     )
     writes: so.Mapped[list[StripeWrite]] = so.relationship(order_by="StripeWrite.id")
+
+    def take_snapshot(self, snapshot: dict[str, Any]) -> None:
+        """Fill in the snapshot of a claimed row (see cancel_sessions.opening) and its copies."""
+        self.snapshot = snapshot
+        for column in SNAPSHOT_COPIES:
+            setattr(self, column, _copied(snapshot, column))
+        self.retained_30 = self.retained_60 = self.retained_90 = _running(snapshot)
 
 
 class SessionEvent(db.Model):
