@@ -13,10 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_login import LoginManager, UserMixin
 
-from cancelpage import links
+from cancelpage import addresses, links
 from cancelpage.extensions import db
 from cancelpage.models import Merchant, MerchantUser, utcnow
-from cancelpage.vocabulary import EMAIL_RE, whole_number
+from cancelpage.vocabulary import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,10 @@ def fingerprint(user: MerchantUser) -> str:
 
 
 def normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    if len(email) > 254 or not EMAIL_RE.fullmatch(email):
-        raise AccountError("Enter an email address like name@example.com.")
-    return email
+    try:
+        return addresses.checked(email).lower()
+    except addresses.BadAddress as exc:
+        raise AccountError(f"{exc} Enter an email address like name@example.com.") from None
 
 
 def password_problem(password: str) -> str | None:

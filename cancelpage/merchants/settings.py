@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from cancelpage import links
+from cancelpage import addresses, links
 from cancelpage.models import CANCEL_MODES, Merchant
-from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, EMAIL_RE, whole_number
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, whole_number
 
 LOCALE_LABELS = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
 LOCALES = tuple(LOCALE_LABELS)
@@ -150,8 +150,11 @@ def _validate_page(form: Mapping[str, str], values: dict[str, Any], errors: dict
             copy[field.key] = text
     values["copy"] = copy
     email = _text(form, "support_email", errors, max_length=254)
-    if email and "support_email" not in errors and not EMAIL_RE.fullmatch(email):
-        errors["support_email"] = "Enter an email address like help@example.com."
+    if email and "support_email" not in errors:
+        try:
+            email = addresses.checked(email)
+        except addresses.BadAddress as exc:
+            errors["support_email"] = f"{exc} Enter an email address like help@example.com."
     values["support_email"] = email
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from cancelpage import i18n
+from cancelpage import addresses, i18n
 from cancelpage.extensions import db
 from cancelpage.merchants import accounts
 from cancelpage.models import (
@@ -58,11 +58,6 @@ class DrainResult:
 # ---- queueing --------------------------------------------------------------------------------
 
 
-def normalise_address(address: str | None) -> str | None:
-    address = (address or "").strip()
-    return address if "@" in address and len(address) <= 254 else None
-
-
 def queue(
     merchant: Merchant,
     *,
@@ -85,7 +80,7 @@ def queue(
     )
     if exists is not None:
         return None
-    address = normalise_address(to_address)
+    address = addresses.usable(to_address)
     row = OutboxEmail(
         merchant_id=merchant.id,
         case=case,
@@ -100,7 +95,12 @@ def queue(
         attempts=0,
     )
     if address is None:
-        row.status, row.last_error = "skipped", "no email address known for this customer"
+        row.status = "skipped"
+        row.last_error = (
+            f"not a usable email address: {to_address.strip()[:100]!r}"
+            if to_address and to_address.strip()
+            else "no email address known for this customer"
+        )
     elif is_suppressed(merchant.id, address):
         row.status = "suppressed"
     db.session.add(row)
@@ -163,7 +163,7 @@ def send_test(
         raise emails.CopyError(
             f"unknown email {kind!r}; choose one of {', '.join(emails.email_kinds(merchant))}"
         )
-    address = normalise_address(to_address)
+    address = addresses.usable(to_address)
     if address is None:
         raise emails.CopyError(f"{to_address!r} is not an email address")
     row = queue(
