@@ -12,14 +12,13 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from werkzeug.exceptions import HTTPException
 
 from cancelpage import links
 from cancelpage.extensions import db, limiter
 from cancelpage.merchants import api_keys
 from cancelpage.merchants.settings import LOCALES
 from cancelpage.models import utcnow
-from cancelpage.web.errors import seconds_until_reset
+from cancelpage.web.errors import api_error, seconds_until_reset
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -36,12 +35,7 @@ class Invalid(Exception):
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        body["field"] = field
-    response = jsonify(error=body)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
+    response = api_error(status, code, message, field)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="cancelpage"'
     return response
@@ -62,8 +56,20 @@ def rate_limit() -> str:
     return str(current_app.config["API_RATE_LIMIT"])
 
 
+def unknown_key_limit() -> str:
+    return str(current_app.config["API_UNKNOWN_KEY_RATE_LIMIT"])
+
+
+def refused_key(response: Response) -> bool:
+    return response.status_code == 401
+
+
 @bp.post("/links")
 @limiter.limit(rate_limit, key_func=rate_limit_key)
+# Guessed keys each have a bucket of their own above: count refusals per address as well.
+@limiter.limit(
+    unknown_key_limit, key_func=get_remote_address, scope="api-unknown-key", deduct_when=refused_key
+)
 def create_link() -> Response:
     """Sign a cancel link for one of the merchant's customers: 201 {url, expires_at}."""
     key = api_keys.authenticate(bearer_token())
@@ -79,6 +85,7 @@ def create_link() -> Response:
         base_url=current_app.config["PUBLIC_BASE_URL"],
         merchant=merchant.slug,
         secret=merchant.link_secrets,
+        allowed_return_hosts=merchant.return_hosts,
         **fields,
     )
     expires_at = datetime.now(UTC) + timedelta(seconds=merchant.link_max_age)
@@ -95,7 +102,10 @@ def json_body() -> dict[str, Any]:
         raise Invalid(
             415, "unsupported_media_type", "Send JSON with Content-Type: application/json."
         )
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: not JSON we could use anyway
+        body = None
     if body is None:
         raise Invalid(400, "invalid_json", "The body is not valid JSON.")
     if not isinstance(body, dict):
@@ -172,10 +182,3 @@ def rate_limited(exc: RateLimitExceeded) -> Response:
     response = error(429, "rate_limited", f"Too many requests: the limit is {exc.description}.")
     response.headers["Retry-After"] = str(seconds_until_reset())
     return response
-
-
-@bp.errorhandler(HTTPException)
-def http_error(exc: HTTPException) -> Response:
-    """Any other HTTP error under /api/v1 is JSON too (404, 405, 413...)."""
-    code = (exc.name or "error").lower().replace(" ", "_")
-    return error(exc.code or 500, code, exc.description or exc.name or "Error")

@@ -65,6 +65,9 @@ class Defaults:
     WTF_CSRF_CHECK_DEFAULT = False
     WTF_CSRF_TIME_LIMIT: int | None = None
     API_RATE_LIMIT = "60 per minute"  # per API key
+    # How long a session's capability (/s/...) outlives its link.
+    CAPABILITY_GRACE_SECONDS = 24 * 3600
+    API_UNKNOWN_KEY_RATE_LIMIT = "10 per minute"  # refused API keys, per address
     LOGIN_RATE_LIMIT = "10 per minute"  # per client address, sign-in and reset requests
     PASSWORD_RESET_MAX_AGE = 3600  # seconds an emailed reset link works
     TEST_EMAIL_RATE_LIMIT = "20 per hour"  # per merchant, "send me a test" in the dashboard

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +51,8 @@ class LinkPayload:
     # attributes and a recording gateway even for a live merchant. Signed like the rest, so a
     # customer cannot switch it on; the public signing helpers never set it.
     preview: bool = False
+    # When the token was signed (Unix time); set by verify, never part of the wire format.
+    issued_at: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"m": self.merchant, "c": self.customer}
@@ -150,10 +152,12 @@ def verify(
     if not secrets_oldest_first or len(token) > 4096 or not _canonical_signature(token):
         raise BadLink
     try:
-        wire = _serializer(secrets_oldest_first, purpose).loads(token, max_age=max_age)
+        wire, signed_at = _serializer(secrets_oldest_first, purpose).loads(
+            token, max_age=max_age, return_timestamp=True
+        )
     except BadData as exc:
         raise BadLink from exc
-    return LinkPayload.from_wire(wire)
+    return replace(LinkPayload.from_wire(wire), issued_at=int(signed_at.timestamp()))
 
 
 def _canonical_signature(token: str) -> bool:
@@ -179,13 +183,18 @@ def sign_cancel_link(
     customer: str,
     subscription: str,
     return_url: str | None = None,
+    allowed_return_hosts: Sequence[str] = (),
     attributes: Mapping[str, str] | None = None,
     locale: str | None = None,
 ) -> str:
     """The helper for merchants' Python backends: a fresh cancel-page URL.
 
     Needs only itsdangerous and the merchant's link-signing secret, not this app or its database.
+    A return URL must be on one of ``allowed_return_hosts`` (the merchant's allowed return hosts):
+    the cancel page would not follow it anyway, so it is refused here rather than signed.
     """
+    if return_url is not None:
+        check_return_url(return_url, allowed_return_hosts)
     secret_list = [secret] if isinstance(secret, str) else list(secret)
     payload = LinkPayload(
         merchant=merchant,
@@ -239,18 +248,43 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Plain http is for a merchant's own machine during development only.
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
 def host_allowed(url: str | None, allowed_hosts: Sequence[str]) -> bool:
-    """A return URL is followed only to an http(s) host on the merchant's allow-list."""
+    """A return URL is followed only to an allowed host's origin: scheme, host and port.
+
+    An allowed host ``app.example.com`` is the origin ``https://app.example.com`` (port 443);
+    another port on that host is another service, and http is another origin. On localhost
+    (development) http and any port are fine.
+    """
     if not url:
         return False
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        port = parts.port
     except ValueError:
         return False
-    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not host or parts.username or parts.password:
+        return False
+    local = host in LOCAL_HOSTS
+    if not local and (scheme == "http" or port not in (None, DEFAULT_PORTS[scheme])):
         return False
     return any(host == h.lower().strip() for h in allowed_hosts)
+
+
+def check_return_url(url: str, allowed_hosts: Sequence[str]) -> None:
+    """Refuse, with the reason, a return URL the cancel page would not follow."""
+    if not host_allowed(url, allowed_hosts):
+        hosts = ", ".join(allowed_hosts) or "none"
+        raise ValueError(
+            f"return URL {url[:200]!r} is not allowed: use https:// (default port) on one of the "
+            f"merchant's allowed return hosts ({hosts})"
+        )
 
 
 # ---- dashboard password resets ---------------------------------------------------------------

@@ -40,20 +40,37 @@ CANCEL_MODES = ("period_end", "immediately", "portal")
 # Subscription statuses that count as not retained (the subscription is over or will not collect).
 
 
-def _from_snapshot(key: str, fallback: Any = None) -> Any:
+# Session columns copied from the snapshot (for analytics): column -> (snapshot key, fallback).
+SNAPSHOT_COPIES: dict[str, tuple[str, Any]] = {
+    "plan": ("plan", None),
+    "mrr": ("mrr", 0),
+    "currency": ("currency", "usd"),
+    "billing_interval": ("interval", "month"),
+    "billing_interval_count": ("interval_count", 1),
+}
+
+
+def _copied(snapshot: dict[str, Any], column: str) -> Any:
+    key, fallback = SNAPSHOT_COPIES[column]
+    value = snapshot.get(key)
+    return fallback if value is None else value
+
+
+def _running(snapshot: dict[str, Any]) -> bool:
+    return snapshot.get("status", "active") not in NOT_RETAINED_STATUSES
+
+
+def _from_snapshot(column: str) -> Any:
     """A column default read from the row's snapshot (a context-sensitive default)."""
 
     def default(context: Any) -> Any:
-        snapshot = context.get_current_parameters().get("snapshot") or {}
-        value = snapshot.get(key)
-        return fallback if value is None else value
+        return _copied(context.get_current_parameters().get("snapshot") or {}, column)
 
     return default
 
 
 def _running_at_start(context: Any) -> bool:
-    snapshot = context.get_current_parameters().get("snapshot") or {}
-    return snapshot.get("status", "active") not in NOT_RETAINED_STATUSES
+    return _running(context.get_current_parameters().get("snapshot") or {})
 
 
 class Merchant(db.Model):
@@ -175,21 +192,22 @@ class CancelSession(db.Model):
     busy_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # When the link that opened the session expired (the capability works a grace period longer);
+    # None for sessions opened before it was recorded: theirs is created_at + the link lifetime.
+    link_expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     # Analytics. Experiment arms entered, {experiment id: arm} (arm "holdout" saw no offer there).
     assignments: so.Mapped[dict[str, str]] = so.mapped_column(
         sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), default=dict
     )
     # Copied from the snapshot when the row is inserted, so that analytics can index them.
     plan: so.Mapped[str | None] = so.mapped_column(sa.String(255), default=_from_snapshot("plan"))
-    mrr: so.Mapped[int] = so.mapped_column(default=_from_snapshot("mrr", 0))
-    currency: so.Mapped[str] = so.mapped_column(
-        sa.String(3), default=_from_snapshot("currency", "usd")
-    )
+    mrr: so.Mapped[int] = so.mapped_column(default=_from_snapshot("mrr"))
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3), default=_from_snapshot("currency"))
     billing_interval: so.Mapped[str] = so.mapped_column(
-        sa.String(5), default=_from_snapshot("interval", "month")
+        sa.String(5), default=_from_snapshot("billing_interval")
     )
     billing_interval_count: so.Mapped[int] = so.mapped_column(
-        default=_from_snapshot("interval_count", 1)
+        default=_from_snapshot("billing_interval_count")
     )
     # Whether the subscription was still running 30/60/90 days after the session, as far as known:
     # the snapshot's status, overridden by later statuses (analytics.record_subscription_status).
@@ -202,6 +220,13 @@ class CancelSession(db.Model):
         order_by="SessionEvent.id", back_populates="session"
     )
     writes: so.Mapped[list[StripeWrite]] = so.relationship(order_by="StripeWrite.id")
+
+    def take_snapshot(self, snapshot: dict[str, Any]) -> None:
+        """Fill in the snapshot of a claimed row (see cancel_sessions.opening) and its copies."""
+        self.snapshot = snapshot
+        for column in SNAPSHOT_COPIES:
+            setattr(self, column, _copied(snapshot, column))
+        self.retained_30 = self.retained_60 = self.retained_90 = _running(snapshot)
 
 
 class SessionEvent(db.Model):
@@ -305,6 +330,9 @@ class RecoveryCase(db.Model):
     close_reason: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     opened_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The last billing-portal session made for its card-update link, reused while it lives.
+    portal_url_encrypted: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    portal_expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     merchant: so.Mapped[Merchant] = so.relationship()
 
@@ -396,10 +424,24 @@ class MerchantUser(db.Model):
     # Stored lower-cased; unique across the install so that signing in needs only the address.
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    # In every session cookie; bumped by signing out and by a password change, which ends every
+    # session signed in before.
+    session_version: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     merchant: so.Mapped[Merchant] = so.relationship()
+
+
+class PasswordResetRequest(db.Model):
+    """A forgot-password form as it was sent: the worker looks the address up, so that the form
+    does the same work, in the same time, whether or not the address has an account."""
+
+    __tablename__ = "password_reset_request"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiKey(db.Model):

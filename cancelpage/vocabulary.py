@@ -51,10 +51,17 @@ NOT_RETAINED_STATUSES: Final = ("canceled", "unpaid", "incomplete_expired")
 # A Stripe price (or legacy plan) id: Stripe's ids are letters, digits and underscores, at most
 # 255 characters in all.
 PRICE_ID_RE: Final = re.compile(r"(price|plan)_[A-Za-z0-9_]{1,249}")
-# Good enough to catch typos; the mail server is the judge of the rest.
-EMAIL_RE: Final = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 # A currency as Stripe writes it: ISO 4217, lower case.
 CURRENCY_RE: Final = re.compile(r"[a-z]{3}")
+# A whole number as people and forms write it: ASCII digits only (str.isdigit() also accepts
+# "²" and other digits int() refuses) and short enough for int() (which refuses 4,300+ digits).
+WHOLE_NUMBER_RE: Final = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(text: str) -> int | None:
+    """The value of a short string of ASCII digits, else None."""
+    return int(text) if WHOLE_NUMBER_RE.fullmatch(text) else None
+
 
 # ---- defaults ---------------------------------------------------------------------------------
 

@@ -195,3 +195,44 @@ def test_the_api_needs_no_csrf_token_and_sets_no_cookie(client: FlaskClient, key
     response = call(client, key)
     assert response.status_code == 201
     assert "Set-Cookie" not in response.headers
+
+
+def test_json_nested_1000_deep_is_invalid_json(client: FlaskClient, key: str) -> None:
+    deep = "[" * 1000 + "]" * 1000
+    response = call(client, key, data=deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("get", "/api/v1/links", 405, "method_not_allowed"),
+        ("post", "/api/v1/nothing-here", 404, "not_found"),
+        ("get", "/api/v2/links", 404, "not_found"),
+    ],
+)
+def test_404_and_405_use_the_documented_error_shape(
+    client: FlaskClient, method: str, path: str, status: int, code: str
+) -> None:
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    if status == 405:
+        assert "POST" in response.headers["Allow"]
+
+
+def test_unknown_keys_are_rate_limited_per_address(app_config: dict[str, Any], key: str) -> None:
+    """Each guessed key would have a bucket of its own: refusals count per address too."""
+    with other_app(
+        app_config, API_UNKNOWN_KEY_RATE_LIMIT="3 per minute", API_RATE_LIMIT="100 per minute"
+    ) as limited:
+        client = limited.test_client()
+        statuses = [call(client, f"cp_guess{n}").status_code for n in range(5)]
+        assert statuses == [401, 401, 401, 429, 429]
+        refused = call(client, f"cp_guess{99}")
+        assert refused.get_json()["error"]["code"] == "rate_limited"
+        assert "Retry-After" in refused.headers

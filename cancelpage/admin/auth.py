@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, request, session, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from cancelpage.admin.common import bp, page
 from cancelpage.extensions import db, limiter
@@ -50,7 +50,11 @@ def login() -> Response:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out (a POST, so no other site can sign a user out with a link)."""
+    """Sign out (a POST, so no other site can sign a user out with a link): this session and
+    every other one of the user, so a copied session cookie stops working too."""
+    if current_user.is_authenticated:
+        accounts.end_sessions(current_user.user)
+        db.session.commit()
     logout_user()
     session.clear()
     return see_other(url_for("admin.login"))
@@ -62,10 +66,10 @@ def forgot() -> Response:
     """Ask for a reset link; the answer is the same whether or not the address has an account."""
     sent = False
     if request.method == "POST":
-        # Mailed only if the address has an account; the page says the same either way.
-        user = accounts.user_by_email(request.form.get("email", ""))
-        if user is not None:
-            outbox.send_password_reset(user)
+        # Mailed by the worker only if the address has an account; the page says the same, in
+        # the same time, either way.
+        outbox.request_password_reset(request.form.get("email", ""))
+        db.session.commit()
         sent = True
     mail = bool(current_app.config.get("MAIL_SERVER"))
     return page("admin/forgot.html", "content", merchant=None, sent=sent, mail=mail)

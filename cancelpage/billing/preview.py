@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cancelpage.vocabulary import whole_number
+
 if TYPE_CHECKING:
     from cancelpage.billing.recording import RecordedRequest
 
@@ -95,8 +97,9 @@ def apply_update(sub: dict[str, Any], params: Mapping[str, str]) -> None:
         price = sub["items"]["data"][0]["price"]
         price["id"] = params["items[0][price]"]
         price["nickname"] = None
-    if params.get("trial_end", "").isdigit():
-        sub["trial_end"] = int(params["trial_end"])
+    trial_end = whole_number(params.get("trial_end", ""))
+    if trial_end is not None:
+        sub["trial_end"] = trial_end
         sub["status"] = "trialing"
         sub["items"]["data"][0]["current_period_end"] = sub["trial_end"]
 

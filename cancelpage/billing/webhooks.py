@@ -4,6 +4,7 @@ plain JSON values (docs/RELIABILITY.md 9)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import stripe
 
 from cancelpage.billing.errors import InvalidWebhook
 from cancelpage.billing.values import as_int, as_map, as_str
+from cancelpage.vocabulary import whole_number
 
 
 @dataclass(frozen=True)
@@ -26,17 +28,34 @@ class WebhookEvent:
     previous_attributes: dict[str, Any]  # data.previous_attributes, {} when absent
 
 
+def signed_at(signature: str) -> int:
+    """The t= timestamp of a Stripe-Signature header (0 when absent or not a number)."""
+    for item in signature.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t":
+            return whole_number(value) or 0
+    return 0
+
+
 def verify_webhook(
     payload: bytes, signature: str | None, secret: str, *, tolerance: int = 300
 ) -> WebhookEvent:
     """Check the Stripe-Signature header against the raw body and return the event."""
     try:
-        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
+        # Stripe signs UTF-8 JSON; the SDK would raise UnicodeDecodeError on anything else.
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidWebhook("Webhook body is not UTF-8") from None
+    try:
+        stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
     except stripe.SignatureVerificationError as err:
         raise InvalidWebhook(f"Webhook signature rejected: {err.user_message}") from None
+    if signed_at(signature or "") > time.time() + tolerance:
+        # The SDK only refuses old timestamps; a future one would outlive the replay window.
+        raise InvalidWebhook("Webhook timestamp is in the future")
     try:
-        data = json.loads(payload)
-    except ValueError:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
         raise InvalidWebhook("Webhook body is not JSON") from None
     event = as_map(data)
     inner = as_map(event.get("data"))

@@ -4,6 +4,7 @@ Stripe once, or described by a preview link), and the session's events."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ import sqlalchemy.orm as so
 from flask import current_app
 
 from cancelpage import flows, i18n, links
-from cancelpage.billing import SubscriptionView, gateway_for
+from cancelpage.billing import StripeUnavailable, SubscriptionView, gateway_for
 from cancelpage.extensions import db
 from cancelpage.merchants.store import load_flow
 from cancelpage.models import (
@@ -27,8 +28,20 @@ class LinkRefused(Exception):
     """The link cannot open a session (bad token, or the subscription is not the customer's)."""
 
 
+# A link opened many times at once (mail scanners, a double click, twenty tabs) reads Stripe
+# once: the first request claims the session row, reads and fills in the snapshot; the others
+# wait this long for it, checking every POLL seconds, then ask the customer to try again.
+OPEN_WAIT_SECONDS = 10.0
+POLL_SECONDS = 0.05
+# A claim older than this was abandoned (its worker died mid-read): the next open takes over.
+STALE_CLAIM = timedelta(seconds=60)
+
+
 def open_session(token: str, purpose: str = "cancel") -> CancelSession:
-    """Find or create the one session of a signed link. Reads Stripe at most once; never writes."""
+    """Find or create the one session of a signed link. Reads Stripe at most once; never writes.
+
+    A refused link (the subscription is not the customer's) leaves no session behind.
+    """
     slug = links.peek_merchant(token)
     merchant = db.session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
     if merchant is None:
@@ -37,10 +50,18 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
     if payload.subscription is None:
         raise links.BadLink
     link_digest = links.digest(token)
-    existing = db.session.scalar(
-        sa.select(CancelSession).where(CancelSession.link_digest == link_digest)
-    )
-    if existing is not None:
+    deadline = time.monotonic() + OPEN_WAIT_SECONDS
+    while True:  # claim, or wait for another request's claim (and claim again if it gave up)
+        existing = session_of_link(link_digest)
+        if existing is None:
+            claimed = claim(merchant, payload, token, purpose)
+            if claimed is not None:
+                return fill(claimed, merchant, payload)
+            continue
+        if not existing.snapshot:
+            existing = wait_for_snapshot(existing, deadline)
+            if existing is None:
+                continue  # the claim was given up (refused, Stripe down, abandoned)
         # Re-derive in case SECRET_KEY was rotated since the session began (a write only then:
         # this is every repeated click on the link).
         current = links.digest(capability(token))
@@ -48,10 +69,23 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
             existing.capability_digest = current
             db.session.commit()
         return existing
-    snapshot = read_snapshot(merchant, payload)
+
+
+def session_of_link(link_digest: str) -> CancelSession | None:
+    return db.session.scalar(
+        sa.select(CancelSession)
+        .where(CancelSession.link_digest == link_digest)
+        .execution_options(populate_existing=True)
+    )
+
+
+def claim(
+    merchant: Merchant, payload: links.LinkPayload, token: str, purpose: str
+) -> CancelSession | None:
+    """Insert the link's session row with an empty snapshot; None if another request won."""
     session = CancelSession(
         merchant=merchant,
-        link_digest=link_digest,
+        link_digest=links.digest(token),
         capability_digest=links.digest(capability(token)),
         purpose=purpose,
         customer_id=payload.customer,
@@ -59,24 +93,52 @@ def open_session(token: str, purpose: str = "cancel") -> CancelSession:
         return_url=payload.return_url,
         attributes=dict(payload.attributes),
         locale=i18n.supported(payload.locale),
+        link_expires_at=datetime.fromtimestamp(payload.issued_at + merchant.link_max_age, UTC),
         live=merchant.live and not payload.preview,
         preview=payload.preview,
-        snapshot=snapshot,
+        snapshot={},
         state=flows.State().to_dict(),
         flow_version_id=merchant.flow_version_id,
     )
     db.session.add(session)
     try:
-        db.session.flush()
+        db.session.commit()
     except sa.exc.IntegrityError:
-        # The same link opened twice at once (mail scanner and human): the other one won.
         db.session.rollback()
-        return db.session.scalars(
-            sa.select(CancelSession).where(CancelSession.link_digest == link_digest)
-        ).one()
+        return None
+    return session
+
+
+def fill(session: CancelSession, merchant: Merchant, payload: links.LinkPayload) -> CancelSession:
+    """The claim's winner reads Stripe once; if that fails, the claim is given up."""
+    try:
+        snapshot = read_snapshot(merchant, payload)
+    except BaseException:
+        db.session.rollback()
+        db.session.execute(sa.delete(CancelSession).where(CancelSession.id == session.id))
+        db.session.commit()
+        raise
+    session.take_snapshot(snapshot)
     record(session, "opened", live=session.live)
     db.session.commit()
     return session
+
+
+def wait_for_snapshot(pending: CancelSession, deadline: float) -> CancelSession | None:
+    """The claimed session once its snapshot is in; None if the claim was given up. Past the
+    deadline (time.monotonic()), the customer is asked to try again."""
+    session_id, claimed_at = pending.id, pending.created_at
+    if datetime.now(UTC) - claimed_at > STALE_CLAIM:
+        db.session.execute(sa.delete(CancelSession).where(CancelSession.id == session_id))
+        db.session.commit()
+        return None
+    while time.monotonic() < deadline:
+        db.session.rollback()  # end the transaction: the next read sees the winner's commit
+        session = db.session.get(CancelSession, session_id, populate_existing=True)
+        if session is None or session.snapshot:
+            return session
+        time.sleep(POLL_SECONDS)
+    raise StripeUnavailable("the first open of this link is still reading Stripe")
 
 
 def open_link(token: str) -> CancelSession:
@@ -92,12 +154,31 @@ def capability(token: str) -> str:
 
 
 def by_capability(capability: str) -> CancelSession | None:
+    """The session a capability names, while it works (see capability_expires_at)."""
     # Every step page needs the merchant too: one round trip instead of two.
-    return db.session.scalar(
+    session = db.session.scalar(
         sa.select(CancelSession)
         .options(so.joinedload(CancelSession.merchant))
         .where(CancelSession.capability_digest == links.digest(capability))
     )
+    # An empty snapshot is a claim still being filled in (see open_session).
+    if (
+        session is None
+        or not session.snapshot
+        or datetime.now(UTC) > capability_expires_at(session)
+    ):
+        return None
+    return session
+
+
+def capability_expires_at(session: CancelSession) -> datetime:
+    """A capability works until its link expired plus a grace period (CAPABILITY_GRACE_SECONDS):
+    a customer who opened the link just in time can finish, and a finished session stays
+    viewable (read-only) that long. Then it is a bad link like any other."""
+    link_expires_at = session.link_expires_at or session.created_at + timedelta(
+        seconds=session.merchant.link_max_age
+    )
+    return link_expires_at + timedelta(seconds=int(current_app.config["CAPABILITY_GRACE_SECONDS"]))
 
 
 def read_snapshot(merchant: Merchant, payload: links.LinkPayload) -> dict[str, Any]:

@@ -41,9 +41,13 @@ def link_command(
     locale: str | None,
 ) -> None:
     """Print a fresh cancel link."""
-    click.echo(
-        make_link(merchant, customer, subscription, return_url, parse_attributes(attrs), locale)
-    )
+    try:
+        url = make_link(
+            merchant, customer, subscription, return_url, parse_attributes(attrs), locale
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--return-url") from exc
+    click.echo(url)
 
 
 def make_link(
@@ -62,6 +66,7 @@ def make_link(
         customer=customer,
         subscription=subscription,
         return_url=return_url,
+        allowed_return_hosts=merchant.return_hosts,
         attributes=attributes,
         locale=locale,
     )

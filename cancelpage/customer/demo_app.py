@@ -42,6 +42,7 @@ def demo_link(which: int, locale: str | None = None) -> str:
         customer=f"cus_demo_{secrets.token_hex(4)}",
         subscription="sub_demo",
         return_url=f"{base}/",
+        allowed_return_hosts=merchant.return_hosts,
         attributes=DEMO_CUSTOMERS[which][1],
         locale=locale,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,17 +17,22 @@ from flask import Blueprint, Response, current_app, request, url_for
 
 from cancelpage import i18n, links
 from cancelpage.billing import BillingError, StripeUnavailable, gateway_for
+from cancelpage.customer.cancel_pages import per_ip, per_link
 from cancelpage.extensions import db
 from cancelpage.i18n import formats
+from cancelpage.merchants import vault
 from cancelpage.merchants.store import by_slug
-from cancelpage.models import Merchant, OutboxEmail, RecoveryCase, StripeWrite
+from cancelpage.models import Merchant, OutboxEmail, RecoveryCase, StripeWrite, utcnow
 from cancelpage.recovery import emails, outbox
+from cancelpage.vocabulary import whole_number
 from cancelpage.web.rendering import render, see_other
 
 bp = Blueprint("recovery", __name__)
 
-# Clicks within this long of loading the card page share one portal session (double click);
-# a later click gets a fresh one, since portal sessions are short-lived.
+# Clicks within this long of loading the card page share one idempotency key (double click), and
+# a portal session made for a card link is handed out again for this long (repeated clicks, a
+# reload, a second tab): well inside the few minutes a Stripe portal session URL works. After
+# that a click gets a fresh one.
 CARD_CLICK_WINDOW = 240
 
 
@@ -38,6 +44,8 @@ def invalid_link() -> Response:
 
 
 @bp.get("/card/<token>")
+@per_ip
+@per_link
 def card(token: str) -> Response:
     """A branded page with one button to the secure card form."""
     found = open_card_link(token)
@@ -47,6 +55,8 @@ def card(token: str) -> Response:
 
 
 @bp.post("/card/<token>")
+@per_ip
+@per_link
 def card_submit(token: str) -> Response:
     """Create a billing-portal session (payment_method_update) and send the customer there."""
     found = open_card_link(token)
@@ -72,10 +82,10 @@ def card_done(slug: str) -> Response:
 def open_card_link(token: str) -> tuple[Merchant, RecoveryCase] | None:
     """The merchant and case a card-update token names, or None for any unusable token."""
     payload = verified(token, "card_update")
-    if payload is None or not (payload[1].ref or "").isdigit():
+    if payload is None or whole_number(payload[1].ref or "") is None:
         return None
     merchant, data = payload
-    case = db.session.get(RecoveryCase, int(data.ref or 0))
+    case = db.session.get(RecoveryCase, whole_number(data.ref or ""))
     if case is None or case.merchant_id != merchant.id or case.customer_id != data.customer:
         return None
     return merchant, case
@@ -99,7 +109,8 @@ def card_context(
 def card_update_key(case: RecoveryCase, nonce: str, now: int) -> str:
     """One key per page view: a double click reuses it, a stale or forged nonce gets its own."""
     stamp, _, rand = nonce.partition(".")
-    fresh = stamp.isdigit() and 0 <= now - int(stamp) <= CARD_CLICK_WINDOW and 8 <= len(rand) <= 32
+    issued = whole_number(stamp)
+    fresh = issued is not None and 0 <= now - issued <= CARD_CLICK_WINDOW and 8 <= len(rand) <= 32
     if not fresh:
         nonce = f"{now}.{secrets.token_urlsafe(12)}"
     material = f"card_update|{case.merchant_id}|{case.id}|{nonce}"
@@ -114,7 +125,13 @@ def card_return_url(merchant: Merchant) -> str:
 
 
 def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
-    """A portal session deep-linked to updating the payment method; recorded like every write."""
+    """A portal session deep-linked to updating the payment method; recorded like every write.
+
+    The case's last one is reused while it lives, so a burst of clicks is one Stripe session.
+    """
+    recent = recent_portal_url(case)
+    if recent is not None:
+        return recent
     key = card_update_key(case, nonce, int(time.time()))
     row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
     if row is None:
@@ -143,6 +160,8 @@ def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
         db.session.commit()
         raise
     row.status, row.error = "succeeded", None
+    case.portal_url_encrypted = vault.encrypt(url)
+    case.portal_expires_at = utcnow() + timedelta(seconds=CARD_CLICK_WINDOW)
     row.requests = [
         {
             "method": r.method.upper(),
@@ -156,10 +175,24 @@ def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
     return url
 
 
+def recent_portal_url(case: RecoveryCase) -> str | None:
+    """The portal session last made for this case, while it still works."""
+    if case.portal_url_encrypted is None or case.portal_expires_at is None:
+        return None
+    if case.portal_expires_at <= utcnow():
+        return None
+    try:
+        return vault.decrypt(case.portal_url_encrypted)
+    except vault.VaultError:  # its key was rotated away: make a new session instead
+        return None
+
+
 # ---- unsubscribe -----------------------------------------------------------------------------
 
 
 @bp.get("/unsubscribe/<token>")
+@per_ip
+@per_link
 def unsubscribe(token: str) -> Response:
     """Ask before unsubscribing (a GET changes nothing)."""
     found = open_unsubscribe_link(token)
@@ -173,6 +206,8 @@ def unsubscribe(token: str) -> Response:
 
 
 @bp.post("/unsubscribe/<token>")
+@per_ip
+@per_link
 def unsubscribe_submit(token: str) -> Response:
     """Unsubscribe: the page's button, or a mail client's one-click POST (RFC 8058)."""
     found = open_unsubscribe_link(token)
@@ -191,10 +226,10 @@ def unsubscribe_submit(token: str) -> Response:
 def open_unsubscribe_link(token: str) -> tuple[Merchant, OutboxEmail] | None:
     """The token names an outbox row (the address lives there, never in the link)."""
     payload = verified(token, "unsubscribe", max_age=emails.UNSUBSCRIBE_MAX_AGE)
-    if payload is None or not (payload[1].ref or "").isdigit():
+    if payload is None or whole_number(payload[1].ref or "") is None:
         return None
     merchant, data = payload
-    row = db.session.get(OutboxEmail, int(data.ref or 0))
+    row = db.session.get(OutboxEmail, whole_number(data.ref or ""))
     if row is None or row.merchant_id != merchant.id or not row.to_address:
         return None
     return merchant, row

@@ -13,10 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_login import LoginManager, UserMixin
 
-from cancelpage import links
+from cancelpage import addresses, links
 from cancelpage.extensions import db
 from cancelpage.models import Merchant, MerchantUser, utcnow
-from cancelpage.vocabulary import EMAIL_RE
+from cancelpage.vocabulary import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,15 @@ class AccountError(ValueError):
 class Account(UserMixin):
     """The signed-in user as Flask-Login sees it.
 
-    Its id includes a fingerprint of the password hash: changing the password signs out every
-    other session of that user.
+    Its id (kept in the session cookie) includes the user's session version and a fingerprint
+    of the password hash: signing out or changing the password ends every earlier session.
     """
 
     def __init__(self, user: MerchantUser) -> None:
         self.user = user
 
     def get_id(self) -> str:
-        return f"{self.user.id}.{fingerprint(self.user)}"
+        return f"{self.user.id}.{self.user.session_version}.{fingerprint(self.user)}"
 
     @property
     def merchant_id(self) -> int:
@@ -55,13 +55,24 @@ def init_login(manager: LoginManager) -> None:
 
 
 def load_account(account_id: str) -> Account | None:
-    user_id, _, print_ = account_id.partition(".")
-    if not user_id.isdigit():
+    user_id, _, rest = account_id.partition(".")
+    version, _, print_ = rest.partition(".")
+    number = whole_number(user_id)
+    if number is None:
         return None
-    user = db.session.get(MerchantUser, int(user_id))
-    if user is None or not hmac.compare_digest(print_, fingerprint(user)):
+    user = db.session.get(MerchantUser, number)
+    if (
+        user is None
+        or version != str(user.session_version)
+        or not hmac.compare_digest(print_, fingerprint(user))
+    ):
         return None
     return Account(user)
+
+
+def end_sessions(user: MerchantUser) -> None:
+    """Every session cookie issued to the user so far stops working."""
+    user.session_version += 1
 
 
 def fingerprint(user: MerchantUser) -> str:
@@ -71,10 +82,10 @@ def fingerprint(user: MerchantUser) -> str:
 
 
 def normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    if len(email) > 254 or not EMAIL_RE.fullmatch(email):
-        raise AccountError("Enter an email address like name@example.com.")
-    return email
+    try:
+        return addresses.checked(email).lower()
+    except addresses.BadAddress as exc:
+        raise AccountError(f"{exc} Enter an email address like name@example.com.") from None
 
 
 def password_problem(password: str) -> str | None:
@@ -128,6 +139,7 @@ def set_password(user: MerchantUser, password: str) -> None:
     if problem:
         raise AccountError(problem)
     user.password_hash = _hasher.hash(password)
+    end_sessions(user)
 
 
 # ---- password reset ---------------------------------------------------------------------------

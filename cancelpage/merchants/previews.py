@@ -17,7 +17,7 @@ from cancelpage.cancel_sessions import preview_snapshot
 from cancelpage.i18n.formats import accept_label, offer_terms
 from cancelpage.merchants.settings import LOCALES
 from cancelpage.models import Merchant
-from cancelpage.vocabulary import CURRENCY_RE, PREVIEW_DEFAULTS, PRICE_ID_RE
+from cancelpage.vocabulary import CURRENCY_RE, PREVIEW_DEFAULTS, PRICE_ID_RE, whole_number
 
 # The preview form starts from the subscription a preview link describes by default.
 DEFAULTS = {**PREVIEW_DEFAULTS, "price_id": ""}
@@ -50,13 +50,13 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, str], str | None, dict[
     if price_id and not PRICE_ID_RE.fullmatch(price_id):
         errors["price_id"] = "A Stripe price id looks like price_1Abc…"
     mrr = form.get("mrr", "").strip()
-    if not mrr.isdigit() or int(mrr) > 100_000_000:
+    if (amount := whole_number(mrr)) is None or amount > 100_000_000:
         errors["mrr"] = "Monthly revenue in minor units (4900 = 49.00), a whole number."
     currency = form.get("currency", "").strip().lower()
     if not CURRENCY_RE.fullmatch(currency):
         errors["currency"] = "A 3-letter currency code like usd."
     tenure = form.get("tenure_days", "").strip()
-    if not tenure.isdigit() or int(tenure) > 36500:
+    if (days := whole_number(tenure)) is None or days > 36500:
         errors["tenure_days"] = "Days since the subscription started, a whole number."
     custom, problem = parse_attributes(form.get("attributes", ""))
     if problem:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from cancelpage import links
+from cancelpage import addresses, links
 from cancelpage.models import CANCEL_MODES, Merchant
-from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, EMAIL_RE
+from cancelpage.vocabulary import DEFAULT_BRAND_COLOR, whole_number
 
 LOCALE_LABELS = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
 LOCALES = tuple(LOCALE_LABELS)
-LOCAL_HOSTS = ("localhost", "127.0.0.1")
+LOCAL_HOSTS = links.LOCAL_HOSTS
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 # A bare host name: labels of letters, digits and hyphens (an IPv4 address passes as well).
 HOST_RE = re.compile(
@@ -167,8 +167,11 @@ def _validate_page(form: Mapping[str, str], values: dict[str, Any], errors: dict
             copy[field.key] = text
     values["copy"] = copy
     email = _text(form, "support_email", errors, max_length=254)
-    if email and "support_email" not in errors and not EMAIL_RE.fullmatch(email):
-        errors["support_email"] = "Enter an email address like help@example.com."
+    if email and "support_email" not in errors:
+        try:
+            email = addresses.checked(email)
+        except addresses.BadAddress as exc:
+            errors["support_email"] = f"{exc} Enter an email address like help@example.com."
     values["support_email"] = email
 
 
@@ -192,13 +195,13 @@ def _validate_rules(
     if mode not in CANCEL_MODES:
         errors["cancel_mode"] = "Choose one of the listed ways to cancel."
     values["cancel_mode"] = mode
-    hours = form.get("link_lifetime_hours", "").strip()
-    if not hours.isdigit() or not MIN_LINK_HOURS <= int(hours) <= MAX_LINK_HOURS:
+    hours = whole_number(form.get("link_lifetime_hours", "").strip())
+    if hours is None or not MIN_LINK_HOURS <= hours <= MAX_LINK_HOURS:
         errors["link_lifetime_hours"] = (
             f"Enter a whole number of hours from {MIN_LINK_HOURS} to {MAX_LINK_HOURS} (30 days)."
         )
     else:
-        values["link_max_age"] = int(hours) * 3600
+        values["link_max_age"] = hours * 3600
     locale = form.get("default_locale", "")
     if locale not in LOCALES:
         errors["default_locale"] = "Choose one of the listed languages."

@@ -26,7 +26,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale, format_date, get_locale
 from flask_babel import lazy_gettext as _l
 
-from cancelpage import i18n, links
+from cancelpage import addresses, i18n, links
 from cancelpage.extensions import db
 from cancelpage.i18n.formats import money
 from cancelpage.merchants import accounts
@@ -462,11 +462,13 @@ def build_message(
 ) -> EmailMessage:
     """A multipart/alternative message with one-click unsubscribe headers (RFC 8058)."""
     message = _envelope(row, merchant.name, rendered.subject)
-    if merchant.support_email:
-        message["Reply-To"] = Address(addr_spec=merchant.support_email)
+    # A support address saved before it was checked must not stop the email: it goes without.
+    support = addresses.usable(merchant.support_email)
+    if support:
+        message["Reply-To"] = Address(addr_spec=support)
     targets = [f"<{unsubscribe}>"]
-    if merchant.support_email:
-        targets.append(f"<mailto:{merchant.support_email}?subject=unsubscribe>")
+    if support:
+        targets.append(f"<mailto:{support}?subject=unsubscribe>")
     message["List-Unsubscribe"] = ", ".join(targets)
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"

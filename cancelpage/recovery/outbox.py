@@ -21,14 +21,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from cancelpage import i18n
+from cancelpage import addresses, i18n
 from cancelpage.extensions import db
+from cancelpage.merchants import accounts
 from cancelpage.models import (
     EmailCopy,
     EmailSuppression,
     Merchant,
-    MerchantUser,
     OutboxEmail,
+    PasswordResetRequest,
     RecoveryCase,
     utcnow,
 )
@@ -57,11 +58,6 @@ class DrainResult:
 # ---- queueing --------------------------------------------------------------------------------
 
 
-def normalise_address(address: str | None) -> str | None:
-    address = (address or "").strip()
-    return address if "@" in address and len(address) <= 254 else None
-
-
 def queue(
     merchant: Merchant,
     *,
@@ -84,7 +80,7 @@ def queue(
     )
     if exists is not None:
         return None
-    address = normalise_address(to_address)
+    address = addresses.usable(to_address)
     row = OutboxEmail(
         merchant_id=merchant.id,
         case=case,
@@ -99,7 +95,12 @@ def queue(
         attempts=0,
     )
     if address is None:
-        row.status, row.last_error = "skipped", "no email address known for this customer"
+        row.status = "skipped"
+        row.last_error = (
+            f"not a usable email address: {to_address.strip()[:100]!r}"
+            if to_address and to_address.strip()
+            else "no email address known for this customer"
+        )
     elif is_suppressed(merchant.id, address):
         row.status = "suppressed"
     db.session.add(row)
@@ -162,7 +163,7 @@ def send_test(
         raise emails.CopyError(
             f"unknown email {kind!r}; choose one of {', '.join(emails.email_kinds(merchant))}"
         )
-    address = normalise_address(to_address)
+    address = addresses.usable(to_address)
     if address is None:
         raise emails.CopyError(f"{to_address!r} is not an email address")
     row = queue(
@@ -178,21 +179,39 @@ def send_test(
     return _send_now(row)
 
 
-def send_password_reset(user: MerchantUser) -> OutboxEmail:
-    """Queue a reset link for a dashboard user and send it now; the link itself is signed when
-    the email is rendered, so the outbox never holds it. A failed send is retried like any other
-    email (docs/RELIABILITY.md 25)."""
-    row = queue(
-        user.merchant,
-        kind=emails.PASSWORD_RESET,
-        dedupe_key=f"password_reset:{user.id}:{secrets.token_hex(8)}",
-        to_address=user.email,
-        customer_id=None,
-        locale=i18n.SOURCE_LOCALE,  # the dashboard is in English
-        data={"user_id": user.id},
-    )
-    assert row is not None
-    return _send_now(row)
+def request_password_reset(address: str) -> None:
+    """Record a forgot-password form in the caller's transaction; the worker does the rest.
+
+    The same one insert whether or not the address has an account, so the form's answer takes
+    as long either way (no account enumeration by timing).
+    """
+    db.session.add(PasswordResetRequest(email=address.strip().lower()[:254]))
+
+
+def queue_requested_resets(batch_size: int = 100) -> None:
+    """Turn recorded forgot-password forms into reset emails for addresses that have an account;
+    the link itself is signed when the email is rendered, so the outbox never holds it. A failed
+    send is retried like any other email (docs/RELIABILITY.md 25)."""
+    requests = db.session.scalars(
+        sa.select(PasswordResetRequest)
+        .order_by(PasswordResetRequest.id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for request in requests:
+        user = accounts.user_by_email(request.email)
+        if user is not None:
+            queue(
+                user.merchant,
+                kind=emails.PASSWORD_RESET,
+                dedupe_key=f"password_reset:{user.id}:{request.id}",
+                to_address=user.email,
+                customer_id=None,
+                locale=i18n.SOURCE_LOCALE,  # the dashboard is in English
+                data={"user_id": user.id},
+            )
+        db.session.delete(request)
+    db.session.commit()
 
 
 def _send_now(row: OutboxEmail) -> OutboxEmail:
@@ -319,6 +338,8 @@ def drain(
 
     Rows that fall due while this runs wait for the next pass, so ``worker --once`` ends.
     """
+    if only_ids is None:
+        queue_requested_resets(batch_size)
     until = utcnow()
     result = DrainResult()
     transport = transport or emails.SMTPTransport(current_app.config)

@@ -30,6 +30,17 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or best == "application/json"
 
 
+def api_error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    """The link API's documented error shape: {"error": {"code", "message", "field"?}}."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    response = jsonify(error=body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def retry_url() -> str | None:
     """Where "try again" leads: the session's current step, or the link itself."""
     args = request.view_args or {}
@@ -59,14 +70,16 @@ def problem(status: int, heading: str, message: str, *, retry: bool = False) -> 
 def http_error(error: HTTPException) -> Response:
     """Friendly pages for the HTTP errors a customer can run into."""
     status = error.code or 500
-    if status == 404:
+    if request.path.startswith("/api/"):
+        # Routed or not (an unknown path has no blueprint), the API answers in its own shape.
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = api_error(status, code, error.description or error.name or "Error")
+    elif status == 404:
         response = problem(404, _("Page not found"), _("Please check the address and try again."))
     elif status == 405:
         response = problem(
             405, _("That didn't work"), _("Please go back and use the buttons on the page.")
         )
-        if isinstance(error, MethodNotAllowed) and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
     elif status == 413:
         response = problem(
             413,
@@ -87,6 +100,8 @@ def http_error(error: HTTPException) -> Response:
         response = problem(
             status, _("That didn't work"), _("Please go back and use the buttons on the page.")
         )
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
 
 

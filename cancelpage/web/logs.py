@@ -1,9 +1,10 @@
-"""Logging that never records link tokens or session capabilities.
+"""Logging that never records link tokens, session capabilities or password-reset tokens.
 
-Link tokens (``/c/``, ``/card/``, ``/unsubscribe/``, ``/save/``) and session capabilities
-(``/s/<cap>/...``) are bearer secrets carried in URL paths. Access logs record paths (gunicorn logs
-the raw request URI by default), htmx sends the page URL in ``HX-Current-URL``, and Flask logs the
-path of a request that raised. Every one of those goes through ``redact``.
+They are bearer secrets carried in URL paths: every route of the URL map with a ``<token>`` or
+``<cap>`` argument (``/c/``, ``/s/``, ``/card/``, ``/unsubscribe/``, ``/admin/reset/``, and any
+route added later). Access logs record paths (gunicorn logs the raw, still percent-encoded request
+URI), htmx sends the page URL in ``HX-Current-URL``, and Flask logs the path of a request that
+raised. Every one of those goes through ``redact``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,50 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.glogging import Logger as GunicornLogger
+from werkzeug.routing import Map
 
-# A secret path segment: the one right after a token-bearing prefix, up to "/", "?", "#", space
-# or quote. Matches anywhere in a string, so full URLs and request lines are covered too.
-_SECRET_SEGMENT = re.compile(r"(/(?:c|s|card|unsubscribe|save)/)[^/?#\s\"']+")
+# Route arguments that carry a bearer secret.
+SECRET_ARGUMENTS = frozenset({"token", "cap"})
+# One path segment, up to "/", "?", "#", space or quote.
+_SEGMENT = r"[^/?#\s\"']+"
+_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _QUERY = re.compile(r"\?[^\s\"']*")
 REDACTED = "[redacted]"
+# Filled from the URL map by init_app (in gunicorn's master when preloaded, else in each worker).
+_secret_paths: list[re.Pattern[str]] = []
 
 
 def redact(text: str) -> str:
-    """Replace token segments by ``[redacted]`` and drop query strings."""
-    return _QUERY.sub("", _SECRET_SEGMENT.sub(r"\1" + REDACTED, text))
+    """Replace secret path segments by ``[redacted]`` and drop query strings."""
+    for pattern in _secret_paths:
+        text = pattern.sub(r"\g<before>" + REDACTED, text)
+    return _QUERY.sub("", text)
+
+
+def secret_path_patterns(url_map: Map) -> list[re.Pattern[str]]:
+    """For each route with a secret argument, a pattern for its path up to that argument.
+
+    Literal characters also match their percent-encoded spelling (``/%63/`` routes to ``/c/``),
+    and the pattern matches anywhere, so full URLs and request lines are covered too.
+    """
+    sources = set()
+    for rule in url_map.iter_rules():
+        if not SECRET_ARGUMENTS & rule.arguments:
+            continue
+        before, position = [], 0
+        for argument in _ARGUMENT.finditer(rule.rule):
+            before.append(_encodable(rule.rule[position : argument.start()]))
+            if argument.group(1) in SECRET_ARGUMENTS:
+                break
+            before.append(_SEGMENT)
+            position = argument.end()
+        sources.add(f"(?P<before>{''.join(before)}){_SEGMENT}")
+    # Longest first, so /admin/reset/ is redacted as a whole before anything shorter looks at it.
+    return [re.compile(source, re.IGNORECASE) for source in sorted(sources, key=len, reverse=True)]
+
+
+def _encodable(literal: str) -> str:
+    return "".join(f"(?:{re.escape(ch)}|%{ord(ch):02x})" for ch in literal)
 
 
 class RedactingFilter(logging.Filter):
@@ -40,6 +74,7 @@ class RedactingFilter(logging.Filter):
 
 def init_app(app: Flask) -> None:
     """Redact the app's own log and the development server's request log."""
+    _secret_paths[:] = secret_path_patterns(app.url_map)
     for name in (app.logger.name, "werkzeug"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):

@@ -16,7 +16,9 @@ from flask.testing import FlaskClient
 from support.admin_support import HX, PASSWORD, add_user, csrf_token, other_app, post, sign_in, text
 
 from cancelpage.extensions import db
-from cancelpage.models import MerchantUser
+from cancelpage.merchants import accounts
+from cancelpage.models import MerchantUser, OutboxEmail, PasswordResetRequest
+from cancelpage.recovery import outbox
 
 
 @pytest.fixture
@@ -179,6 +181,9 @@ def reset_by_mail(app: Flask, inbox: Any) -> None:
     # The page says nothing about who has an account (CSRF tokens carry a timestamp).
     assert without_tokens(unknown) == without_tokens(known)
     assert "If that address has an account" in text(known)
+    assert inbox.messages == []  # the worker sends it, not the request
+    with app.app_context():
+        outbox.drain()
     [message] = inbox.messages
     assert message["To"] == "owner@acme.example"
     body = message.get_payload(decode=True).decode()
@@ -254,6 +259,8 @@ def test_reset_mail_failure_is_not_shown(
             csrf_token(client, "/admin/forgot"),
             {"email": "owner@acme.example"},
         )
+        with app.app_context():
+            outbox.drain()
     assert "If that address has an account" in text(response)
     assert "not sent" in caplog.text
     assert "/admin/reset/" not in caplog.text
@@ -301,6 +308,74 @@ def test_changing_the_password_signs_out_other_sessions(app: Flask, user: int) -
         accounts.set_password(db.session.get(MerchantUser, user), "another password 1")
         db.session.commit()
     assert first.get("/admin/").status_code == 303
+
+
+def test_signing_out_ends_every_session_of_the_user(app: Flask, user: int) -> None:
+    """A copied session cookie stops working once its user signed out (anywhere)."""
+    first, second = app.test_client(), app.test_client()
+    token = sign_in(first, "owner@acme.example", form=True)
+    sign_in(second, "owner@acme.example", form=True)
+    copied = first.get_cookie("session")
+    assert copied is not None
+    thief = app.test_client()
+    thief.set_cookie("session", copied.value)
+    assert thief.get("/admin/").status_code == 200
+    post(first, "/admin/logout", token)
+    assert thief.get("/admin/").status_code == 303
+    assert second.get("/admin/").status_code == 303
+    sign_in(second, "owner@acme.example", form=True)  # signing in again works
+    assert second.get("/admin/").status_code == 200
+
+
+def test_a_password_reset_ends_the_sessions_signed_in_before(app: Flask, user: int) -> None:
+    before = app.test_client()
+    sign_in(before, "owner@acme.example", form=True)
+    with app.app_context():
+        account = db.session.get(MerchantUser, user)
+        link = accounts.reset_url(account).removeprefix("http://cancel.test")
+    resetting = app.test_client()
+    resetting.get(link)
+    done = post(
+        resetting,
+        "/admin/reset",
+        csrf_token(resetting, "/admin/reset"),
+        {"password": "new password 123", "confirm": "new password 123"},
+    )
+    assert done.status_code == 303
+    assert resetting.get("/admin/").status_code == 200  # the one who reset stays signed in
+    assert before.get("/admin/").status_code == 303
+
+
+def test_forgot_password_does_the_same_work_for_known_and_unknown_addresses(
+    app: Flask, client: FlaskClient, user: int
+) -> None:
+    """Same statements, same tables, no mail in the request: nothing to time."""
+    app.config["MAIL_SERVER"] = "127.0.0.1"  # the form is shown only where mail can go out
+    token = csrf_token(client, "/admin/forgot")
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(re.sub(r"\s+", " ", statement))
+
+    def forgot(address: str) -> list[str]:
+        statements.clear()
+        with app.app_context():
+            sa.event.listen(db.engine, "before_cursor_execute", record)
+            try:
+                post(client, "/admin/forgot", token, {"email": address})
+            finally:
+                sa.event.remove(db.engine, "before_cursor_execute", record)
+        return list(statements)
+
+    known, unknown = forgot("owner@acme.example"), forgot("nobody@acme.example")
+    assert known == unknown
+    assert any("INSERT INTO password_reset_request" in s for s in known)
+    assert not any("merchant_user" in s or "outbox_email" in s for s in known)
+    with app.app_context():
+        outbox.drain()
+        rows = db.session.scalars(sa.select(OutboxEmail.to_address)).all()
+        assert rows == ["owner@acme.example"]  # the worker mailed the account, nobody else
+        assert db.session.scalars(sa.select(PasswordResetRequest)).all() == []
 
 
 def test_webhooks_and_api_blueprints_are_csrf_exempt(

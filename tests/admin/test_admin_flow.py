@@ -472,6 +472,9 @@ def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
     [
         ("plan", "", "Name the plan"),
         ("mrr", "49.00", "Monthly revenue in minor units"),
+        ("mrr", "²", "Monthly revenue in minor units"),
+        ("mrr", "9" * 5000, "Monthly revenue in minor units"),
+        ("tenure_days", "١٢", "Days since the subscription started"),
         ("currency", "euro", "A 3-letter currency code"),
         ("tenure_days", "-1", "Days since the subscription started"),
         ("price_id", "prod_1", "A Stripe price id looks like"),

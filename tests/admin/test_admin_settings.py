@@ -99,6 +99,12 @@ def test_htmx_save_returns_the_form_fragment(client: FlaskClient, token: str) ->
         ("copy_survey_question", "y" * 201, "Use at most 200 characters."),
         ("copy_offer_intro", "z" * 301, "Use at most 300 characters."),
         ("support_email", "not an email", "Enter an email address like help@example.com."),
+        (
+            "support_email",
+            "help;desk@other.example",
+            "The email address contains invalid characters before the @-sign: &#39;;&#39;.",
+        ),
+        ("support_email", "help@desk", "It should have a period."),
         ("return_hosts", "https://app.acme.example", "is not a bare host name"),
         ("return_hosts", "app.acme.example/account", "is not a bare host name"),
         ("return_hosts", "app.acme.example:8443", "is not a bare host name"),
@@ -113,6 +119,8 @@ def test_htmx_save_returns_the_form_fragment(client: FlaskClient, token: str) ->
         ("link_lifetime_hours", "0", "Enter a whole number of hours from 1 to 720"),
         ("link_lifetime_hours", "721", "Enter a whole number of hours from 1 to 720"),
         ("link_lifetime_hours", "2.5", "Enter a whole number of hours from 1 to 720"),
+        ("link_lifetime_hours", "²", "Enter a whole number of hours from 1 to 720"),
+        ("link_lifetime_hours", "9" * 5000, "Enter a whole number of hours from 1 to 720"),
         ("default_locale", "it", "Choose one of the listed languages."),
     ],
 )

@@ -1,6 +1,6 @@
 """Concurrent clicks against a real threaded server on PostgreSQL (docs/RELIABILITY.md 13): twenty
-identical accepts make one Stripe request and one recorded write; two tabs racing accept against
-cancel end with one outcome."""
+parallel first opens of a link read Stripe once; twenty identical accepts make one Stripe request
+and one recorded write; two tabs racing accept against cancel end with one outcome."""
 
 from __future__ import annotations
 
@@ -86,6 +86,65 @@ def writes_of(app: Flask, step_url: str) -> tuple[CancelSession, list[StripeWrit
         )
         db.session.expunge_all()
         return session, rows
+
+
+def slow_reads(stripe: Any, seconds: float = 0.3) -> Any:
+    """Stripe answering reads slowly, so that every open arrives while the first one reads."""
+
+    def respond(req: RecordedRequest) -> Any:
+        if req.method == "get":
+            time.sleep(seconds)
+        return stripe(req)
+
+    return respond
+
+
+def open_twenty(server: str, link: str) -> list[requests.Response]:
+    barrier = threading.Barrier(20)
+
+    def get(_: int) -> requests.Response:
+        with requests.Session() as client:
+            barrier.wait()
+            return client.get(f"{server}{link}", allow_redirects=False, timeout=30)
+
+    with ThreadPoolExecutor(20) as pool:
+        return list(pool.map(get, range(20)))
+
+
+def subscription_reads(stub: Any) -> list[RecordedRequest]:
+    return [
+        r for r in stub.requests if r.method == "get" and r.path.startswith("/v1/subscriptions")
+    ]
+
+
+def test_twenty_parallel_first_opens_read_stripe_once(
+    app: Flask, live_merchant: Any, stripe_stub: Any, make_link: Any, server: str
+) -> None:
+    stripe_stub.responder = slow_reads(StatefulStripe())
+    link = make_link("live", customer=stripe_support.CUSTOMER_ID, locale="en")
+    responses = open_twenty(server, link)
+    assert [r.status_code for r in responses] == [303] * 20
+    assert len({r.headers["Location"] for r in responses}) == 1
+    assert len(subscription_reads(stripe_stub)) == 1
+    with app.app_context():
+        [session] = db.session.scalars(sa.select(CancelSession)).all()
+        assert session.snapshot["status"] == "active"
+        assert session.plan is not None  # the analytics copies are filled in with the snapshot
+        assert [e.kind for e in session.events] == ["opened"]
+    page = requests.get(server + responses[0].headers["Location"], timeout=10)
+    assert 'name="reason"' in page.text
+
+
+def test_a_refused_link_opened_twenty_times_leaves_no_session(
+    app: Flask, live_merchant: Any, stripe_stub: Any, make_link: Any, server: str
+) -> None:
+    """The subscription is not the signed customer's: every open gets the generic page."""
+    stripe_stub.responder = slow_reads(StatefulStripe())
+    link = make_link("live", customer="cus_someone_else", locale="en")
+    responses = open_twenty(server, link)
+    assert [r.status_code for r in responses] == [404] * 20
+    with app.app_context():
+        assert db.session.scalars(sa.select(CancelSession)).all() == []
 
 
 def test_twenty_parallel_accepts_make_one_stripe_write(

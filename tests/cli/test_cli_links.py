@@ -58,6 +58,33 @@ def test_merchant_create_then_link_opens_the_flow(app: Flask, client: FlaskClien
             ["link", "acme", "--customer", "c", "--subscription", "s", "--attr", "bad key=1"],
             "must be letters, digits",
         ),
+        (
+            [
+                "link",
+                "acme",
+                "--customer",
+                "c",
+                "--subscription",
+                "s",
+                "--return-url",
+                "https://evil.example/",
+            ],
+            "is not allowed: use https:// (default port) on one of the merchant's allowed "
+            "return hosts (shop.example)",
+        ),
+        (
+            [
+                "link",
+                "acme",
+                "--customer",
+                "c",
+                "--subscription",
+                "s",
+                "--return-url",
+                "https://shop.example:8443/",
+            ],
+            "is not allowed",
+        ),
     ],
 )
 def test_cli_refuses_bad_input_clearly(
@@ -106,6 +133,57 @@ def test_python_helper_needs_only_the_secret(
     payload = links.verify(url.rsplit("/", 1)[1], [secret], "cancel", 60)
     assert payload.attributes == {"plan": "pro", "seats": "3"}
     assert (payload.customer, payload.subscription, payload.locale) == ("cus_9", "sub_9", "de")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://elsewhere.example/account",
+        "http://shop.example/account",
+        "https://shop.example:8443/account",
+        "https://user@shop.example/",
+        "javascript:alert(1)",
+    ],
+)
+def test_python_helper_refuses_a_return_url_that_is_not_allowed(url: str) -> None:
+    with pytest.raises(ValueError, match="is not allowed: use https://"):
+        links.sign_cancel_link(
+            base_url="http://cancel.test/",
+            merchant="acme",
+            secret="s3cret",
+            customer="cus_9",
+            subscription="sub_9",
+            return_url=url,
+            allowed_return_hosts=["shop.example"],
+        )
+
+
+def test_python_helper_refuses_a_return_url_without_the_allowed_hosts() -> None:
+    with pytest.raises(ValueError, match=r"allowed return hosts \(none\)"):
+        links.sign_cancel_link(
+            base_url="http://cancel.test/",
+            merchant="acme",
+            secret="s3cret",
+            customer="cus_9",
+            subscription="sub_9",
+            return_url="https://shop.example/",
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://shop.example/account", True),
+        ("https://SHOP.example:443/account", True),
+        ("https://shop.example:444/", False),
+        ("http://shop.example/", False),
+        ("http://shop.example:443/", False),
+        ("https://shop.example:99999/", False),
+        ("http://localhost/", False),  # not on the list
+    ],
+)
+def test_the_return_host_check_compares_scheme_host_and_port(url: str, allowed: bool) -> None:
+    assert links.host_allowed(url, ["shop.example"]) is allowed
 
 
 def test_payload_carries_ids_only(app: Flask, merchant: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from support.recovery_support import FakeStripe, event, invoice, post
 from cancelpage import links
 from cancelpage.extensions import db
 from cancelpage.merchants.store import by_slug
-from cancelpage.models import EmailSuppression, OutboxEmail, RecoveryCase, StripeWrite
+from cancelpage.models import EmailSuppression, OutboxEmail, RecoveryCase, StripeWrite, utcnow
 from cancelpage.recovery import outbox
 
 pytestmark = pytest.mark.usefixtures("hooked")
@@ -104,21 +105,59 @@ def test_posting_hands_off_to_the_portal(
         )
 
 
-def test_a_double_click_reuses_one_key_and_a_later_visit_gets_a_new_one(
+def expire_portal_session(app: Flask, case_id: int) -> None:
+    with app.app_context():
+        case = db.session.get(RecoveryCase, case_id)
+        assert case is not None
+        case.portal_expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+
+
+def test_200_posts_on_one_card_link_make_one_portal_session(
+    app: Flask, client: FlaskClient, case_id: int, stripe_stub: Any
+) -> None:
+    token = card_token(app, case_id)
+    nonce = nonce_of(client.get(f"/card/{token}").get_data(as_text=True))
+    locations = {
+        client.post(f"/card/{token}", data={"nonce": nonce}).headers["Location"] for _ in range(200)
+    }
+    assert locations == {ss.portal_session()["url"]}
+    assert len(portal_requests(stripe_stub)) == 1
+    with app.app_context():
+        case = db.session.get(RecoveryCase, case_id)
+        assert case is not None
+        assert case.portal_url_encrypted is not None
+        assert ss.portal_session()["url"] not in case.portal_url_encrypted  # encrypted at rest
+
+
+def test_an_expired_portal_session_is_replaced_under_a_fresh_key(
     app: Flask, client: FlaskClient, case_id: int, stripe_stub: Any
 ) -> None:
     token = card_token(app, case_id)
     nonce = nonce_of(client.get(f"/card/{token}").get_data(as_text=True))
     client.post(f"/card/{token}", data={"nonce": nonce})
-    client.post(f"/card/{token}", data={"nonce": nonce})
-    later = nonce_of(client.get(f"/card/{token}").get_data(as_text=True))
-    client.post(f"/card/{token}", data={"nonce": later})
+    client.post(f"/card/{token}", data={"nonce": nonce})  # reused: no request
+    expire_portal_session(app, case_id)
     stale = f"{int(time.time()) - 3600}.oldpageoldpage"
     client.post(f"/card/{token}", data={"nonce": stale})
+    expire_portal_session(app, case_id)
     client.post(f"/card/{token}", data={"nonce": stale})
     keys = [r.idempotency_key for r in portal_requests(stripe_stub)]
-    assert keys[0] == keys[1]  # Stripe answers the repeat with the same session
-    assert len(set(keys)) == 4  # each stale click is a fresh session, never an expired one
+    assert len(keys) == 3
+    assert len(set(keys)) == 3  # each expired one is a fresh session, never an expired one
+
+
+@pytest.mark.parametrize(
+    "nonce", ["²³.abcdefghijkl", "9" * 5000 + ".abcdefghijkl", "١٢٣.abcdefghi"]
+)
+def test_a_forged_nonce_gets_a_fresh_key_not_an_error(
+    app: Flask, client: FlaskClient, case_id: int, stripe_stub: Any, nonce: str
+) -> None:
+    token = card_token(app, case_id)
+    response = client.post(f"/card/{token}", data={"nonce": nonce})
+    assert response.status_code == 303
+    assert response.headers["Location"] == ss.portal_session()["url"]
+    assert len(portal_requests(stripe_stub)) == 1
 
 
 def test_htmx_gets_an_hx_redirect(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import stripe
 from flask import Flask
 from flask.testing import FlaskClient
 from support import stripe_support as ss
@@ -67,6 +68,53 @@ def test_unverifiable_events_are_refused_with_no_effect(
     assert response.json == {"received": False, "outcome": "signature not verified"}
     assert counts(app) == (0, 0, 0)
     assert stripe_stub.requests == []  # not even a read from Stripe
+
+
+def raw_post(client: FlaskClient, raw: bytes, header: str) -> Any:
+    return client.post(
+        "/webhooks/stripe/live",
+        data=raw,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+
+
+def test_a_body_that_is_not_utf8_is_refused_unsigned(
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe
+) -> None:
+    response = raw_post(client, b'{"id": "\xff\xfe"}', "t=1,v1=abc")
+    assert response.status_code == 400
+    assert counts(app) == (0, 0, 0)
+
+
+def test_a_signed_body_nested_5000_deep_is_refused(
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe
+) -> None:
+    raw = "[" * 5000 + "]" * 5000
+    header = stripe_signature(raw, ss.WEBHOOK_SECRET)
+    response = raw_post(client, raw.encode(), header)
+    assert response.status_code == 400
+    assert counts(app) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("ahead", [301, 10**9])
+def test_a_timestamp_too_far_in_the_future_is_refused(
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe, ahead: int
+) -> None:
+    response = post(client, failed_event(), timestamp=int(time.time()) + ahead)
+    assert response.status_code == 400
+    assert counts(app) == (0, 0, 0)
+
+
+def test_a_timestamp_slightly_ahead_is_accepted(
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe
+) -> None:
+    """Clocks drift: up to the tolerance either way is fine."""
+    response = post(client, failed_event(), timestamp=int(time.time()) + 60)
+    assert response.status_code == 200
+
+
+def stripe_signature(raw: str, secret: str) -> str:
+    return str(stripe.WebhookSignature.generate_signature_header(raw, secret))
 
 
 def test_a_timestamp_within_tolerance_is_accepted(

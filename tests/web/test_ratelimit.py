@@ -125,6 +125,32 @@ def test_bad_links_count_against_the_address(limited_app: Callable[..., Flask]) 
     assert statuses == [404] * 5 + [429] * 2
 
 
+@pytest.mark.parametrize("page", ["/card/", "/unsubscribe/"])
+def test_email_link_pages_are_limited_per_link(
+    limited_app: Callable[..., Flask], page: str
+) -> None:
+    app = limited_app(RATE_LIMIT_PER_LINK="3 per minute")
+    client = app.test_client()
+    token = "eyJtIjoiYWNtZSJ9.Zx.sig"
+    statuses = [client.get(page + token).status_code for _ in range(2)]
+    statuses.append(client.post(page + token, data={"nonce": "x"}).status_code)
+    assert statuses == [404, 404, 404]
+    assert_limited_step(client.post(page + token, data={"nonce": "x"}))
+    assert_limited_step(client.get(page + token))
+    # another link from the same address is not affected
+    assert client.get(page + "another.Zx.sig").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["/card/", "/unsubscribe/"])
+def test_email_link_pages_count_against_the_address(
+    limited_app: Callable[..., Flask], page: str
+) -> None:
+    app = limited_app(RATE_LIMIT_PER_IP="4 per minute")
+    client = app.test_client()
+    statuses = [client.post(f"{page}guess-{n}").status_code for n in range(6)]
+    assert statuses == [404] * 4 + [429] * 2
+
+
 def test_redis_storage_counts_and_stores_no_token(
     limited_app: Callable[..., Flask], redis_db: redis.Redis
 ) -> None:
