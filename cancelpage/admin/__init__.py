@@ -1,5 +1,5 @@
 """The merchant dashboard: sign-in, settings, Stripe connection, flow editor, preview, emails,
-API keys.
+API keys, the revenue scan.
 
 Importing the view modules registers their routes on the blueprint.
 """
@@ -11,6 +11,7 @@ from cancelpage.admin import (
     flow_editor,
     overview,
     preview,
+    revenue_scan,
     settings,
     stripe_connection,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "flow_editor",
     "overview",
     "preview",
+    "revenue_scan",
     "settings",
     "stripe_connection",
 ]
