@@ -59,7 +59,8 @@ def test_a_small_account_gives_the_hand_computed_figures(app: Flask, emu: Stripe
         # 40-60% of 14900 + 6500 voluntary; 15-25% of 16920 involuntary.
         assert usd == {"Cancel flow": (8560, 12840), "Dunning": (2538, 4230)}
     assert len(emu.requests_to("GET")) == scan_support.EXPECTED_REQUESTS
-    assert emu.requests_to("POST") == [] and emu.requests_to("DELETE") == []
+    assert emu.requests_to("POST") == []
+    assert emu.requests_to("DELETE") == []
 
 
 def test_rate_limits_are_waited_out_and_counted(app: Flask, emu: StripeEmulator) -> None:
@@ -71,7 +72,9 @@ def test_rate_limits_are_waited_out_and_counted(app: Flask, emu: StripeEmulator)
         assert scan.figures["months"] == scan_support.EXPECTED_MONTHS
         assert scan.rate_limited == 2
         assert scan.requests == scan_support.EXPECTED_REQUESTS + 2
-    assert len(waits) == 2 and 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0
+    assert len(waits) == 2
+    assert 0.5 <= waits[0] <= 1.0
+    assert 1.0 <= waits[1] <= 2.0
 
 
 class WorkerDied(Exception):
@@ -103,7 +106,8 @@ def test_a_scan_stopped_half_way_resumes_from_its_checkpoint(
         )
         db.session.commit()
         resumed = jobs.work(seconds=60)
-        assert resumed is not None and resumed.status == "done"
+        assert resumed is not None
+        assert resumed.status == "done"
         assert resumed.figures["months"] == scan_support.EXPECTED_MONTHS
         assert resumed.figures["now"] == scan_support.EXPECTED_NOW
         # Not one page read twice.
