@@ -6,8 +6,8 @@ key, so a retried click or a retried network call is applied at most once by Str
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Literal, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import stripe
 from flask import current_app
@@ -256,7 +256,7 @@ class Gateway:
         if starting_after:
             params["starting_after"] = starting_after
         return read_page(
-            lambda: self._client.v1.subscriptions.list(params), scanned_subscription, stats
+            lambda: self._raw_list("/v1/subscriptions", params), scanned_subscription, stats
         )
 
     def invoices_page(
@@ -277,7 +277,14 @@ class Gateway:
         }
         if starting_after:
             params["starting_after"] = starting_after
-        return read_page(lambda: self._client.v1.invoices.list(params), scanned_invoice, stats)
+        return read_page(lambda: self._raw_list("/v1/invoices", params), scanned_invoice, stats)
+
+    def _raw_list(self, path: str, params: Mapping[str, object]) -> Mapping[str, Any]:
+        """A list read kept as parsed JSON: the same request as ``client.v1.*.list``, without
+        building a StripeObject per field (most of the time of a long scan)."""
+        response = self._client.raw_request("get", path, **params)
+        data: Mapping[str, Any] = response.data
+        return data
 
     # writes
 

@@ -53,11 +53,12 @@ class Page(Generic[_T]):
 
 
 def read_page(
-    fetch: Callable[[], Any],
+    fetch: Callable[[], Mapping[str, Any]],
     parse: Callable[[Mapping[str, Any]], _T],
     stats: ReadStats,
 ) -> Page[_T]:
-    """One list request (retried after 429s), parsed; counts every request sent."""
+    """One list request (retried after 429s), parsed; counts every request sent. ``fetch``
+    answers the list as parsed JSON and raises stripe errors."""
     attempt = 0
     while True:
         if stats.requests >= stats.max_requests:
@@ -66,7 +67,7 @@ def read_page(
             )
         stats.requests += 1
         try:
-            answer = fetch()
+            data = fetch()
         except stripe.RateLimitError as err:
             attempt += 1
             stats.rate_limited += 1
@@ -76,7 +77,6 @@ def read_page(
             continue
         except stripe.StripeError as err:
             raise translate(err) from None
-        data = answer.to_dict()
         objects = [o for o in data.get("data") or [] if isinstance(o, Mapping)]
         items = tuple(parse(o) for o in objects)
         more = data.get("has_more") is True and objects

@@ -1367,10 +1367,12 @@ class StripeEmulator:
     # --- rendering and expansion ------------------------------------------------------------
 
     def _render(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(dict(obj))
+        # A JSON round trip copies plain JSON data several times faster than deepcopy, which
+        # keeps a list page of 100 subscriptions cheap.
+        out = cast(dict[str, Any], json.loads(json.dumps(obj)))
         if out.get("object") == "subscription":
             for item in out["items"]["data"]:
-                item["price"] = copy.deepcopy(self.prices[item["price"]])
+                item["price"] = json.loads(json.dumps(self.prices[item["price"]]))
         return out
 
     def _find(self, object_id: str) -> dict[str, Any] | None:
