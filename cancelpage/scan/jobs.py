@@ -29,7 +29,6 @@ from cancelpage.scan.service import PHASES, Checkpoint, advance
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-DEFAULT_MAX_REQUESTS = 20_000  # 100 objects a page: two million objects
 ACTIVE = ("queued", "running")
 
 
@@ -134,7 +133,7 @@ def _save(scan_id: int, token: str, **values: object) -> bool:
 
 
 def max_requests() -> int:
-    return int(current_app.config.get("SCAN_MAX_REQUESTS", DEFAULT_MAX_REQUESTS))
+    return int(current_app.config["SCAN_MAX_REQUESTS"])
 
 
 def run(
