@@ -3,6 +3,7 @@ out by hand, with a known number of requests, through 429s and a worker that die
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -164,3 +165,25 @@ def test_a_key_that_is_refused_fails_the_scan_with_a_message(
         assert scan.status == "failed"
         assert "Stripe key refused (HTTP 403)" in (scan.error or "")
         assert jobs.active_scan(by_slug("acme")) is None  # a new scan may start
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql")),
+    reason="needs PostgreSQL (set DATABASE_URL): row locks",
+)
+def test_a_scan_locked_by_another_worker_is_skipped_not_waited_for(
+    app: Flask, emu: StripeEmulator
+) -> None:
+    with app.app_context():
+        scan_id = start_scan().id
+        other = db.engine.connect()  # another worker, in the middle of claiming this row
+        transaction = other.begin()
+        other.execute(sa.select(RevenueScan.id).where(RevenueScan.id == scan_id).with_for_update())
+        try:
+            assert jobs.claim() is None  # at once: SKIP LOCKED
+        finally:
+            transaction.rollback()
+            other.close()
+        claimed = jobs.claim()
+        assert claimed is not None
+        assert claimed[0].id == scan_id
