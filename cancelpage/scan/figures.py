@@ -285,29 +285,18 @@ class Projection:
 
 
 def projections(figures: Figures, currency: str, rates: Rates) -> Iterator[Projection]:
+    """The cancel flow on the MRR lost to cancels, dunning on the MRR lost to failed payments."""
     total = totals(figures, currency)
+    for label, basis, kind, (low, high) in (
+        ("Cancel flow", "of the MRR lost to customers who cancelled", VOLUNTARY, rates.cancel_flow),
+        ("Dunning", "of the MRR lost to failed payments", INVOLUNTARY, rates.dunning),
+    ):
+        lost = total.get(kind, [0, 0])[1]
+        yield Projection(label, basis, lost, _share(lost, low), _share(lost, high), (low, high))
 
-    def kept(amount: int, rate: Fraction) -> int:
-        return math.floor(amount * rate + Fraction(1, 2))
 
-    voluntary = total.get(VOLUNTARY, [0, 0])[1]
-    involuntary = total.get(INVOLUNTARY, [0, 0])[1]
-    yield Projection(
-        "Cancel flow",
-        "of the MRR lost to customers who cancelled",
-        voluntary,
-        kept(voluntary, rates.cancel_flow[0]),
-        kept(voluntary, rates.cancel_flow[1]),
-        rates.cancel_flow,
-    )
-    yield Projection(
-        "Dunning",
-        "of the MRR lost to failed payments",
-        involuntary,
-        kept(involuntary, rates.dunning[0]),
-        kept(involuntary, rates.dunning[1]),
-        rates.dunning,
-    )
+def _share(amount: int, rate: Fraction) -> int:
+    return math.floor(amount * rate + Fraction(1, 2))
 
 
 def first_day(month: str) -> date:

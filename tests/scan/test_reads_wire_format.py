@@ -35,30 +35,15 @@ def test_ended_subscriptions_wire_format_first_page_and_the_next() -> None:
     second = gateway.subscriptions_page(
         "canceled", stats=read, created_before=1_780_000_000, starting_after=first.next_cursor
     )
+    first_page = {
+        "status": "canceled",
+        "limit": "100",
+        "expand[0]": "data.discounts.source.coupon",
+        "created[lt]": "1780000000",
+    }
     assert [(r.method, r.path, r.params, r.idempotency_key) for r in rec.requests] == [
-        (
-            "get",
-            "/v1/subscriptions",
-            {
-                "status": "canceled",
-                "limit": "100",
-                "expand[0]": "data.discounts.source.coupon",
-                "created[lt]": "1780000000",
-            },
-            None,
-        ),
-        (
-            "get",
-            "/v1/subscriptions",
-            {
-                "status": "canceled",
-                "limit": "100",
-                "expand[0]": "data.discounts.source.coupon",
-                "created[lt]": "1780000000",
-                "starting_after": sub["id"],
-            },
-            None,
-        ),
+        ("get", "/v1/subscriptions", first_page, None),
+        ("get", "/v1/subscriptions", {**first_page, "starting_after": sub["id"]}, None),
     ]
     assert first.next_cursor == sub["id"]
     assert second.next_cursor is None
