@@ -47,10 +47,11 @@ def worker_command(once: bool, interval: float, batch_size: int, scan_slice: flo
         if result.handled:
             report(result)
         scan = jobs.work(scan_slice)
+        scanning = scan is not None and scan.status == "running"
         if scan is not None:
             report_scan(scan)
         db.session.remove()
-        if scan is None or scan.status != "running":
+        if not scanning:
             stop.wait(interval)  # a scan in progress goes on at once
     click.echo("Worker stopped.")
 
