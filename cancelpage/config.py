@@ -25,6 +25,7 @@ class Defaults:
     STRIPE_API_BASE: str | None = None
     STRIPE_TIMEOUT = 10.0  # seconds; well under gunicorn's 30 s worker timeout
     STRIPE_MAX_RETRIES = 2
+    SCAN_MAX_REQUESTS = 20_000  # Stripe requests one revenue scan may make (100 objects each)
     ALLOW_SQLITE_IN_PRODUCTION = False
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 64 * 1024

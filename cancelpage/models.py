@@ -580,3 +580,46 @@ class ExperimentDecision(db.Model):
     flow_version_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("flow_version.id"))
     decided_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     by: so.Mapped[str] = so.mapped_column(sa.String(255))
+
+
+class RevenueScan(db.Model):
+    """One revenue scan of a merchant's Stripe account: a durable job for the worker (claimed
+    like outbox rows), its progress after every page, and the figures it found."""
+
+    __tablename__ = "revenue_scan"
+    __table_args__ = (
+        sa.Index("ix_revenue_scan_due", "status", "claimed_until"),
+        # One scan at a time per merchant: a second one waits until the first has finished.
+        sa.Index(
+            "uq_revenue_scan_one_active",
+            "merchant_id",
+            unique=True,
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    # queued | running | done | failed
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="queued")
+    months: so.Mapped[int] = so.mapped_column(default=12)
+    window_start: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    window_end: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    # Preview: a simulated account stood in for Stripe (the merchant has no key).
+    simulated: so.Mapped[bool] = so.mapped_column(default=False)
+    # The checkpoint: the list being read, the cursor of its next page, the figures so far.
+    phase: so.Mapped[int] = so.mapped_column(default=0)
+    cursor: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    objects_read: so.Mapped[int] = so.mapped_column(default=0)
+    requests: so.Mapped[int] = so.mapped_column(default=0)
+    rate_limited: so.Mapped[int] = so.mapped_column(default=0)
+    figures: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    claim_token: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    claimed_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    started_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    merchant: so.Mapped[Merchant] = so.relationship()

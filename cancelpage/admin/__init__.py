@@ -1,5 +1,5 @@
 """The merchant dashboard: sign-in, settings, Stripe connection, flow editor, preview, emails,
-API keys and the embed.
+API keys, the embed and the revenue scan.
 
 Importing the view modules registers their routes on the blueprint.
 """
@@ -12,6 +12,7 @@ from cancelpage.admin import (
     flow_editor,
     overview,
     preview,
+    revenue_scan,
     settings,
     stripe_connection,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "flow_editor",
     "overview",
     "preview",
+    "revenue_scan",
     "settings",
     "stripe_connection",
 ]

@@ -27,6 +27,7 @@ NAV = (
     ("admin.emails", "Emails"),
     ("admin.developers", "Links & API"),
     ("analytics.dashboard", "Analytics"),
+    ("admin.scan", "Revenue scan"),
 )
 
 
@@ -78,6 +79,7 @@ def page(template: str, block: str, status: int = 200, **context: Any) -> Respon
     context.setdefault("nav", NAV)
     context.setdefault("errors", {})
     context.setdefault("notice", None)
+    context.setdefault("refresh_seconds", None)
     return render(template, block, status, **context)
 
 

@@ -24,6 +24,7 @@ def context(**extra: Any) -> dict[str, Any]:
         "webhook_events": webhooks.EVENT_TYPES,
         "key_check": current.stripe_key_check or {},
         "permissions": billing.REQUIRED_PERMISSIONS,
+        "scan_permissions": billing.SCAN_PERMISSIONS,
         "check": None,
         "unavailable": False,
         **extra,

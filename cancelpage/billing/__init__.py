@@ -7,6 +7,7 @@ caller's idempotency key, so a retried click or a retried network call is applie
 - ``errors``: BillingError and its kinds (unavailable, rejected, auth, invalid webhook)
 - ``values``: Stripe objects parsed into plain values
 - ``recording`` and ``preview``: the recording HTTP client and the preview emulator behind it
+- ``paging``: long lists read a page at a time (counted, bounded, 429s waited out)
 - ``keys``: checking a merchant's pasted key
 - ``webhooks``: verifying a webhook body
 """
@@ -23,17 +24,30 @@ from cancelpage.billing.errors import (
 from cancelpage.billing.gateway import (
     API_VERSION,
     Gateway,
+    ScanInvoiceStatus,
+    ScanSubscriptionStatus,
     SubscriptionWrite,
     default_gateway_factory,
     gateway_for,
     in_place,
 )
-from cancelpage.billing.keys import REQUIRED_PERMISSIONS, KeyCheck, KeyPermission, check_key
+from cancelpage.billing.keys import (
+    REQUIRED_PERMISSIONS,
+    SCAN_PERMISSIONS,
+    KeyCheck,
+    KeyPermission,
+    check_key,
+)
+from cancelpage.billing.paging import Page, ReadStats, RequestBudgetExceeded
 from cancelpage.billing.recording import RecordedRequest, RecordingHTTPClient
 from cancelpage.billing.values import (
     CardOnFile,
     CustomerView,
+    DiscountTerms,
     InvoiceView,
+    PricedItem,
+    ScannedInvoice,
+    ScannedSubscription,
     SubscriptionView,
     card_from_source,
     invoice_view,
@@ -44,16 +58,26 @@ from cancelpage.billing.webhooks import WebhookEvent, verify_webhook
 __all__ = [
     "API_VERSION",
     "REQUIRED_PERMISSIONS",
+    "SCAN_PERMISSIONS",
     "BillingError",
     "CardOnFile",
     "CustomerView",
+    "DiscountTerms",
     "Gateway",
     "InvalidWebhook",
     "InvoiceView",
     "KeyCheck",
     "KeyPermission",
+    "Page",
+    "PricedItem",
+    "ReadStats",
     "RecordedRequest",
     "RecordingHTTPClient",
+    "RequestBudgetExceeded",
+    "ScanInvoiceStatus",
+    "ScanSubscriptionStatus",
+    "ScannedInvoice",
+    "ScannedSubscription",
     "StripeAuthError",
     "StripeRejected",
     "StripeUnavailable",

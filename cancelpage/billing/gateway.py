@@ -14,6 +14,7 @@ from flask import current_app
 from stripe.params import (
     CouponCreateParams,
     CustomerRetrieveParams,
+    InvoiceListParams,
     InvoiceRetrieveParams,
     SubscriptionCancelParams,
     SubscriptionCancelParamsCancellationDetails,
@@ -28,15 +29,20 @@ from cancelpage.billing.errors import (
     StripeRejected,
     translate,
 )
+from cancelpage.billing.paging import PAGE_SIZE, Page, ReadStats, read_page
 from cancelpage.billing.recording import RecordedRequest, RecordingHTTPClient
 from cancelpage.billing.values import (
     CardOnFile,
     CustomerView,
     InvoiceView,
+    ScannedInvoice,
+    ScannedSubscription,
     SubscriptionView,
     card_on_file,
     customer_view,
     invoice_view,
+    scanned_invoice,
+    scanned_subscription,
     subscription_view,
 )
 
@@ -96,8 +102,16 @@ def in_place(
 
 # What Gateway.probe can read, one per permission a merchant's key needs (see billing.keys).
 ProbedResource = Literal[
-    "subscriptions", "customers", "coupons", "prices", "products", "billing_portal"
+    "subscriptions", "customers", "coupons", "prices", "products", "billing_portal", "invoices"
 ]
+
+# The list filters the revenue scan reads with. The List API, not the Search API: search results
+# lag writes (Stripe: "under normal operating conditions, data is searchable in under 1 minute",
+# longer during an outage) and search cannot filter on what the scan needs either.
+ScanSubscriptionStatus = Literal["canceled", "past_due", "unpaid", "active", "trialing"]
+ScanInvoiceStatus = Literal["paid", "open", "uncollectible", "void"]
+# Discounts are ids on a listed subscription; the coupon behind each says how much it takes off.
+_SCAN_SUBSCRIPTION_EXPAND = ["data.discounts.source.coupon"]
 
 
 # --- gateway ----------------------------------------------------------------------------------
@@ -214,6 +228,7 @@ class Gateway:
             "billing_portal": lambda: self._client.v1.billing_portal.configurations.list(
                 {"limit": 1}
             ),
+            "invoices": lambda: self._client.v1.invoices.list({"limit": 1}),
         }
         self._call(lists[resource])
 
@@ -264,6 +279,56 @@ class Gateway:
             card = card_on_file(subscription.to_dict())
             if card is not None:
                 yield card
+
+    def subscriptions_page(
+        self,
+        status: ScanSubscriptionStatus,
+        *,
+        stats: ReadStats,
+        created_before: int | None = None,
+        starting_after: str | None = None,
+    ) -> Page[ScannedSubscription]:
+        """One page (100) of subscriptions in one status, newest first, discounts expanded."""
+        params: SubscriptionListParams = {
+            "status": status,
+            "limit": PAGE_SIZE,
+            "expand": list(_SCAN_SUBSCRIPTION_EXPAND),
+        }
+        if created_before is not None:
+            # Nothing created after the window can have ended in it.
+            params["created"] = {"lt": created_before}
+        if starting_after:
+            params["starting_after"] = starting_after
+        return read_page(
+            lambda: self._raw_list("/v1/subscriptions", params), scanned_subscription, stats
+        )
+
+    def invoices_page(
+        self,
+        status: ScanInvoiceStatus,
+        *,
+        stats: ReadStats,
+        created_from: int,
+        created_before: int,
+        starting_after: str | None = None,
+    ) -> Page[ScannedInvoice]:
+        """One page (100) of automatically charged invoices in one status created in a window."""
+        params: InvoiceListParams = {
+            "status": status,
+            "collection_method": "charge_automatically",
+            "created": {"gte": created_from, "lt": created_before},
+            "limit": PAGE_SIZE,
+        }
+        if starting_after:
+            params["starting_after"] = starting_after
+        return read_page(lambda: self._raw_list("/v1/invoices", params), scanned_invoice, stats)
+
+    def _raw_list(self, path: str, params: Mapping[str, object]) -> Mapping[str, Any]:
+        """A list read kept as parsed JSON: the same request as ``client.v1.*.list``, without
+        building a StripeObject per field (most of the time of a long scan)."""
+        response = self._client.raw_request("get", path, **params)
+        data: Mapping[str, Any] = response.data
+        return data
 
     # writes
 

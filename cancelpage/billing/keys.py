@@ -53,6 +53,14 @@ REQUIRED_PERMISSIONS: tuple[KeyPermission, ...] = (
     ),
 )
 
+# Read-only extras the revenue scan needs beyond the above (Subscriptions and Coupons are covered
+# by their write access). Missing ones do not refuse the key: only the scan needs them.
+SCAN_PERMISSIONS: tuple[KeyPermission, ...] = (
+    KeyPermission(
+        "invoices", "Invoices", "read", "run the Revenue Scan (failed and recovered payments)"
+    ),
+)
+
 
 @dataclass(frozen=True)
 class KeyCheck:
@@ -64,6 +72,8 @@ class KeyCheck:
     # Why the key cannot be used at all (wrong kind of key, unknown to Stripe); None when usable.
     refusal: str | None = None
     missing: tuple[KeyPermission, ...] = ()
+    # Read permissions only the revenue scan needs (the key is usable without them).
+    scan_missing: tuple[KeyPermission, ...] = ()
 
     @property
     def usable(self) -> bool:
@@ -74,6 +84,10 @@ class KeyCheck:
         if self.refusal is not None:
             return (self.refusal,)
         return tuple(p.message for p in self.missing)
+
+    @property
+    def scan_messages(self) -> tuple[str, ...]:
+        return tuple(p.message for p in self.scan_missing)
 
 
 def _refusal_for_format(key: str) -> str | None:
@@ -125,7 +139,7 @@ def check_key(
         key, api_base=api_base, timeout=timeout, max_network_retries=1, http_client=http_client
     )
     missing: list[KeyPermission] = []
-    for permission in REQUIRED_PERMISSIONS:
+    for permission in REQUIRED_PERMISSIONS + SCAN_PERMISSIONS:
         try:
             gateway.probe(permission.name)
         except StripeAuthError as err:
@@ -139,4 +153,10 @@ def check_key(
                 refusal="Stripe does not accept this key: it may have been revoked, rolled or "
                 "mistyped. Copy it again from your Stripe dashboard.",
             )
-    return KeyCheck(last4=last4, mode=mode, kind=kind, missing=tuple(missing))
+    return KeyCheck(
+        last4=last4,
+        mode=mode,
+        kind=kind,
+        missing=tuple(p for p in missing if p in REQUIRED_PERMISSIONS),
+        scan_missing=tuple(p for p in missing if p in SCAN_PERMISSIONS),
+    )

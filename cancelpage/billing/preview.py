@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cancelpage.billing.preview_account import list_page
 from cancelpage.vocabulary import whole_number
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ def apply_update(sub: dict[str, Any], params: Mapping[str, str]) -> None:
 def preview_answer(req: RecordedRequest) -> tuple[int, dict[str, Any]]:
     """Synthesise the Stripe answer to a request without sending it anywhere."""
     params = req.params
+    if req.method == "get" and req.path in ("/v1/subscriptions", "/v1/invoices"):
+        # The revenue scan of a merchant without a key reads a simulated account.
+        return 200, list_page(req.path.removeprefix("/v1/"), params, int(time.time()))
     match = _SUBSCRIPTION_PATH.match(req.path)
     if match:
         sub = _preview_subscription(match.group(1), _expands(params))

@@ -251,3 +251,117 @@ def card_on_file(subscription: Mapping[str, Any]) -> CardOnFile | None:
             preferred_locales=_locales_of(customer),
         )
     return None
+
+
+# --- what the revenue scan reads --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PricedItem:
+    """One subscription item's recurring price: amount per interval in minor units."""
+
+    unit_amount: int | None  # None for tiered or metered prices: no fixed amount to count
+    quantity: int
+    interval: str
+    interval_count: int
+
+
+@dataclass(frozen=True)
+class DiscountTerms:
+    """A discount on a subscription and the coupon behind it."""
+
+    percent_off: float | None
+    amount_off: int | None
+    currency: str | None
+    end: int | None  # when the discount stops applying (None: forever)
+
+
+@dataclass(frozen=True)
+class ScannedSubscription:
+    """A subscription as the revenue scan counts it (no personal data)."""
+
+    id: str
+    status: str
+    currency: str
+    created: int
+    ended_at: int | None
+    cancel_at_period_end: bool
+    cancel_at: int | None
+    # cancellation_requested | payment_failed | payment_disputed | None
+    cancellation_reason: str | None
+    items: tuple[PricedItem, ...]
+    discounts: tuple[DiscountTerms, ...]
+
+
+@dataclass(frozen=True)
+class ScannedInvoice:
+    """An invoice as the revenue scan counts it."""
+
+    id: str
+    status: str
+    currency: str
+    created: int
+    amount_due: int
+    amount_remaining: int
+    attempt_count: int
+
+
+def _priced_item(item: Mapping[str, Any]) -> PricedItem:
+    price = as_map(item.get("price"))
+    recurring = as_map(price.get("recurring"))
+    metered = recurring.get("usage_type") == "metered"
+    return PricedItem(
+        unit_amount=None if metered else as_int(price.get("unit_amount")),
+        quantity=as_int(item.get("quantity")) or 1,
+        interval=as_str(recurring.get("interval")) or "month",
+        interval_count=as_int(recurring.get("interval_count")) or 1,
+    )
+
+
+def _discount_terms(discount: object) -> DiscountTerms | None:
+    """An expanded discount (``discounts.source.coupon``); an unexpanded id says nothing."""
+    discount = as_map(discount)
+    coupon = as_map(as_map(discount.get("source")).get("coupon")) or as_map(discount.get("coupon"))
+    if not coupon:
+        return None
+    percent = coupon.get("percent_off")
+    return DiscountTerms(
+        percent_off=float(percent) if isinstance(percent, int | float) else None,
+        amount_off=as_int(coupon.get("amount_off")),
+        currency=as_str(coupon.get("currency")),
+        end=as_int(discount.get("end")),
+    )
+
+
+def scanned_subscription(data: Mapping[str, Any]) -> ScannedSubscription:
+    """Parse a subscription from a list page (prices inline, discounts expanded)."""
+    items = as_list(as_map(data.get("items")).get("data"))
+    details = as_map(data.get("cancellation_details"))
+    discounts = (_discount_terms(d) for d in as_list(data.get("discounts")))
+    return ScannedSubscription(
+        id=as_str(data.get("id")) or "",
+        status=as_str(data.get("status")) or "",
+        currency=as_str(data.get("currency")) or "",
+        created=as_int(data.get("created")) or 0,
+        ended_at=as_int(data.get("ended_at")) or as_int(data.get("canceled_at")),
+        cancel_at_period_end=data.get("cancel_at_period_end") is True,
+        cancel_at=as_int(data.get("cancel_at")),
+        cancellation_reason=as_str(details.get("reason")),
+        items=tuple(_priced_item(as_map(i)) for i in items),
+        discounts=tuple(d for d in discounts if d is not None),
+    )
+
+
+def scanned_invoice(data: Mapping[str, Any]) -> ScannedInvoice:
+    """Parse an invoice from a list page."""
+    amount_due = as_int(data.get("amount_due")) or 0
+    remaining = as_int(data.get("amount_remaining"))
+    return ScannedInvoice(
+        id=as_str(data.get("id")) or "",
+        status=as_str(data.get("status")) or "",
+        currency=as_str(data.get("currency")) or "",
+        created=as_int(data.get("created")) or 0,
+        amount_due=amount_due,
+        amount_remaining=remaining if remaining is not None else amount_due,
+        attempt_count=as_int(data.get("attempt_count")) or 0,
+    )

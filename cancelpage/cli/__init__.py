@@ -12,6 +12,7 @@ from cancelpage.cli import (
     keys,
     links,
     merchant,
+    scan,
     translations,
     users,
     worker,
@@ -32,6 +33,7 @@ def init_app(app: Flask) -> None:
         cards.cards_group,
         cards.cases_command,
         analytics.analytics_group,
+        scan.scan_command,
         translations.translations_group,
     ):
         app.cli.add_command(command)

@@ -52,6 +52,8 @@ def connect_stripe(merchant: Merchant, api_key: str) -> billing.KeyCheck:
     merchant.stripe_key_check = {
         "mode": result.mode,
         "kind": result.kind,
+        # Shown on the Revenue Scan page: what the key still needs for the scan.
+        "scan_missing": list(result.scan_messages),
         "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     merchant.preview_mode = not was_live

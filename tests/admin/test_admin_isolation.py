@@ -28,6 +28,8 @@ from cancelpage.models import (
     MerchantUser,
     OutboxEmail,
     RecoveryCase,
+    RevenueScan,
+    utcnow,
 )
 from cancelpage.recovery import emails, outbox
 
@@ -102,6 +104,7 @@ def test_every_admin_route_is_covered() -> None:
         "kind",
         "row_id",
         "experiment_id",
+        "scan_id",
     }
     assert len(ROUTES) >= 40
     assert {"analytics.dashboard", "analytics.export_dunning"} <= {
@@ -157,12 +160,23 @@ def beta(app: Flask, merchant: Any) -> dict[str, Any]:
         )
         assert row is not None
         row.status, row.attempts = "dead", 12
+        scan = RevenueScan(  # a finished revenue scan: B's MRR lost is B_AMOUNT
+            merchant_id=b.id,
+            status="done",
+            window_start=utcnow(),
+            window_end=utcnow(),
+            phase=9,
+            figures={"months": {}, "now": {"usd": {"at_risk": [1, 424242]}}, "unpriced": 0},
+            finished_at=utcnow(),
+        )
+        db.session.add(scan)
         db.session.commit()
         ids = {
             "key_id": key.id,
             "version_id": version.id,
             "prefix": key.prefix,
             "row_id": row.id,
+            "scan_id": scan.id,
         }
     add_user(app, "beta", B_EMAIL)
     return ids
@@ -203,7 +217,12 @@ def snapshot(app: Flask) -> Any:
         cases = db.session.execute(
             sa.select(RecoveryCase.id, RecoveryCase.status, RecoveryCase.closed_at)
         ).all()
-        return row, users, keys, versions, sessions, cases, copies, mail
+        scans = db.session.execute(
+            sa.select(RevenueScan.id, RevenueScan.status, RevenueScan.figures).where(
+                RevenueScan.merchant_id == b.id
+            )
+        ).all()
+        return row, users, keys, versions, sessions, cases, copies, mail, scans
 
 
 def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
@@ -217,6 +236,7 @@ def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
         "kind": "dunning_1",
         "row_id": beta["row_id"],
         "experiment_id": "b_experiment",
+        "scan_id": beta["scan_id"],
     }
     with app.test_request_context():
         return url_for(rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})

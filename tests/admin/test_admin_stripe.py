@@ -28,6 +28,7 @@ PROBED = [
     "/v1/prices",
     "/v1/products",
     "/v1/billing_portal/configurations",
+    "/v1/invoices",  # the revenue scan's one extra read
 ]
 
 
@@ -60,6 +61,15 @@ def test_a_complete_key_is_usable_after_one_read_per_permission() -> None:
     ]
     assert all(r.stripe_version == billing.API_VERSION for r in recorder.requests)
     assert all(r.method == "get" for r in recorder.requests)  # nothing is written
+
+
+def test_a_key_without_invoice_reads_works_and_names_what_the_scan_needs() -> None:
+    result, _ = check(lists_except({"/v1/invoices"}))
+    assert result.usable
+    assert result.messages == ()
+    assert result.scan_messages == (
+        "Invoices: read access needed to run the Revenue Scan (failed and recovered payments).",
+    )
 
 
 def test_missing_permissions_are_named_in_plain_words() -> None:

@@ -28,6 +28,10 @@ What it emulates (and what the tests may rely on):
   request while the first with that key is still executing gets ``409 idempotency_key_in_use``.
   (Stripe's docs say keys have no effect on v1 DELETE; pass ``idempotent_methods=("POST",)`` to
   emulate that instead.)
+* Lists page like Stripe's: newest first, ``limit`` 1..100, ``starting_after`` /
+  ``ending_before`` cursors and ``has_more``. Subscriptions and invoices also take the filters
+  the revenue scan uses (``status``, ``created[gt|gte|lt|lte]``, ``collection_method``) and page
+  from an index, so a list of 100,000 objects costs one page's work per request.
 * Faults (``inject``): ``apply_then_drop``, ``drop_before``, ``timeout``, ``409``, ``429``,
   ``500`` on the Nth matching request, selected by method, path regex and/or a predicate.
 * Records: every request received (``requests``), every write applied (``applied``,
@@ -122,6 +126,7 @@ SUBSCRIPTION_STATUSES = frozenset(
         "paused",
     }
 )
+INVOICE_STATUSES = frozenset({"draft", "open", "paid", "uncollectible", "void"})
 _INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
 
 
@@ -512,6 +517,7 @@ class StripeEmulator:
         self.discounts: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.portal_sessions: list[dict[str, Any]] = []
+        self._indexes: dict[int, tuple[list[str], dict[str, int]]] = {}  # list paging
         # idempotency layer
         self._keys: dict[tuple[str, str], _StoredResult] = {}
         self._in_flight: set[tuple[str, str]] = set()
@@ -887,7 +893,13 @@ class StripeEmulator:
         trial_end: int | None = None,
         cancel_at_period_end: bool = False,
         coupons: Iterable[str] = (),
+        created: int | None = None,
+        ended_at: int | None = None,
+        cancellation_reason: str | None = None,
+        extra_items: Iterable[tuple[str, int]] = (),
     ) -> str:
+        """A subscription; ``ended_at`` makes it a canceled one (with ``cancellation_reason``,
+        e.g. ``payment_failed``), ``extra_items`` adds (price, quantity) items."""
         with self._lock:
             if customer not in self.customers or price not in self.prices:
                 raise KeyError("add the customer and the price first")
@@ -908,6 +920,16 @@ class StripeEmulator:
                 "subscription": sub_id,
                 "tax_rates": [],
             }
+            items = [item]
+            for extra_price, extra_quantity in extra_items:
+                items.append(
+                    {
+                        **copy.deepcopy(item),
+                        "id": self._new_id("si"),
+                        "price": extra_price,
+                        "quantity": extra_quantity,
+                    }
+                )
             sub: dict[str, Any] = {
                 "id": sub_id,
                 "object": "subscription",
@@ -925,9 +947,9 @@ class StripeEmulator:
                 "ended_at": None,
                 "items": {
                     "object": "list",
-                    "data": [item],
+                    "data": items,
                     "has_more": False,
-                    "total_count": 1,
+                    "total_count": len(items),
                     "url": f"/v1/subscription_items?subscription={sub_id}",
                 },
                 "latest_invoice": None,
@@ -938,6 +960,12 @@ class StripeEmulator:
                 "trial_end": trial_end,
                 "trial_start": now if trial_end else None,
             }
+            if created is not None:
+                sub["created"] = created
+            if ended_at is not None:
+                sub.update(status="canceled", canceled_at=ended_at, ended_at=ended_at)
+                sub.update(cancel_at=None, cancel_at_period_end=False)
+                sub["cancellation_details"]["reason"] = cancellation_reason
             for coupon_id in coupons:
                 sub["discounts"].append(self._new_discount(coupon_id, sub))
             self.subscriptions[sub_id] = sub
@@ -953,9 +981,12 @@ class StripeEmulator:
         currency: str = "eur",
         status: str = "open",
         attempt_count: int = 1,
+        created: int | None = None,
+        collection_method: str = "charge_automatically",
     ) -> str:
         with self._lock:
             invoice_id = id or self._new_id("in")
+            at = self.now() if created is None else created
             email = self.customers.get(customer, {}).get("email")
             self.invoices[invoice_id] = {
                 "id": invoice_id,
@@ -966,8 +997,8 @@ class StripeEmulator:
                 "attempt_count": attempt_count,
                 "attempted": attempt_count > 0,
                 "billing_reason": "subscription_cycle",
-                "collection_method": "charge_automatically",
-                "created": self.now(),
+                "collection_method": collection_method,
+                "created": at,
                 "currency": currency,
                 "customer": customer,
                 "customer_email": email,
@@ -982,9 +1013,9 @@ class StripeEmulator:
                 else None,
                 "status": status,
                 "status_transitions": {
-                    "finalized_at": self.now(),
-                    "paid_at": self.now() if status == "paid" else None,
-                    "voided_at": None,
+                    "finalized_at": at,
+                    "paid_at": at if status == "paid" else None,
+                    "voided_at": at if status == "void" else None,
                 },
                 "total": amount_due,
             }
@@ -1336,10 +1367,12 @@ class StripeEmulator:
     # --- rendering and expansion ------------------------------------------------------------
 
     def _render(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(dict(obj))
+        # A JSON round trip copies plain JSON data several times faster than deepcopy, which
+        # keeps a list page of 100 subscriptions cheap.
+        out = cast(dict[str, Any], json.loads(json.dumps(obj)))
         if out.get("object") == "subscription":
             for item in out["items"]["data"]:
-                item["price"] = copy.deepcopy(self.prices[item["price"]])
+                item["price"] = json.loads(json.dumps(self.prices[item["price"]]))
         return out
 
     def _find(self, object_id: str) -> dict[str, Any] | None:
@@ -1428,6 +1461,56 @@ class StripeEmulator:
         }
         return self._expand(body, _expand_list(params))
 
+    def _paged(
+        self,
+        store: dict[str, dict[str, Any]],
+        keep: Callable[[Mapping[str, Any]], bool],
+        params: Mapping[str, Any],
+        url: str,
+        extra: Iterable[str],
+    ) -> dict[str, Any]:
+        """A list page read from the store's insertion index: newest first, from the cursor on,
+        filtered, stopping one past the page (``has_more``)."""
+        if "ending_before" in params:  # rare: the plain way
+            return self._list([o for o in store.values() if keep(o)], params, url, extra)
+        _unknown(params, {"limit", "starting_after", "expand", *extra})
+        limit = _int(params.get("limit", "10"), "limit")
+        if not 1 <= limit <= 100:
+            raise _invalid("Invalid limit: must be between 1 and 100", "limit")
+        order, position = self._index(store)
+        start = len(order) - 1
+        if "starting_after" in params:
+            after = _str(params["starting_after"], "starting_after")
+            if after not in position:
+                raise _missing("object", after, "starting_after")
+            start = position[after] - 1
+        page: list[dict[str, Any]] = []
+        more = False
+        for index in range(start, -1, -1):
+            obj = store[order[index]]
+            if not keep(obj):
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(obj)
+        body = {
+            "object": "list",
+            "data": [self._render(o) for o in page],
+            "has_more": more,
+            "url": url,
+        }
+        return self._expand(body, _expand_list(params))
+
+    def _index(self, store: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, int]]:
+        """The store's ids in insertion order and each id's position (stores only grow)."""
+        cached = self._indexes.get(id(store))
+        if cached is None or len(cached[0]) != len(store):
+            order = list(store)
+            cached = (order, {object_id: i for i, object_id in enumerate(order)})
+            self._indexes[id(store)] = cached
+        return cached
+
     # --- endpoints: subscriptions -----------------------------------------------------------
 
     def _subscription(self, subscription_id: str) -> dict[str, Any]:
@@ -1456,23 +1539,28 @@ class StripeEmulator:
             raise _invalid(f"Invalid status: {status}", "status")
         customer = params.get("customer")
         price = params.get("price")
-        subs = []
-        for sub in self.subscriptions.values():
+        created = _range_filter(params, "created")
+        method = params.get("collection_method")
+
+        def keep(sub: Mapping[str, Any]) -> bool:
             if customer is not None and sub["customer"] != customer:
-                continue
+                return False
             if price is not None and all(i["price"] != price for i in sub["items"]["data"]):
-                continue
+                return False
+            if method is not None and sub["collection_method"] != method:
+                return False
+            if not created(sub["created"]):
+                return False
             if status == "ended":
-                keep = sub["status"] in ("canceled", "incomplete_expired")
-            elif status == "all":
-                keep = True
-            elif status:
-                keep = sub["status"] == status
-            else:
-                keep = sub["status"] != "canceled"
-            if keep:
-                subs.append(sub)
-        return None, self._list(subs, params, "/v1/subscriptions", ("status", "customer", "price"))
+                return sub["status"] in ("canceled", "incomplete_expired")
+            if status == "all":
+                return True
+            if status:
+                return bool(sub["status"] == status)
+            return bool(sub["status"] != "canceled")
+
+        extra = ("status", "customer", "price", "created", "collection_method")
+        return None, self._paged(self.subscriptions, keep, params, "/v1/subscriptions", extra)
 
     def _retrieve_subscription(
         self, params: dict[str, Any], subscription_id: str
@@ -1992,8 +2080,22 @@ class StripeEmulator:
 
     def _list_invoices(self, params: dict[str, Any]) -> tuple[None, dict[str, Any]]:
         customer = params.get("customer")
-        found = [i for i in self.invoices.values() if customer is None or i["customer"] == customer]
-        return None, self._list(found, params, "/v1/invoices", ("customer", "status"))
+        status = params.get("status")
+        if status is not None and status not in INVOICE_STATUSES:
+            raise _invalid(f"Invalid status: {status}", "status")
+        method = params.get("collection_method")
+        created = _range_filter(params, "created")
+
+        def keep(invoice: Mapping[str, Any]) -> bool:
+            return (
+                (customer is None or invoice["customer"] == customer)
+                and (status is None or invoice["status"] == status)
+                and (method is None or invoice["collection_method"] == method)
+                and created(invoice["created"])
+            )
+
+        extra = ("customer", "status", "created", "collection_method")
+        return None, self._paged(self.invoices, keep, params, "/v1/invoices", extra)
 
     def _retrieve_invoice(
         self, params: dict[str, Any], invoice_id: str
@@ -2140,6 +2242,28 @@ def _apply_metadata(obj: dict[str, Any], value: Any) -> None:
             obj["metadata"].pop(key, None)
         else:
             obj["metadata"][key] = _str(item, f"metadata[{key}]")
+
+
+def _range_filter(params: Mapping[str, Any], name: str) -> Callable[[int], bool]:
+    """A timestamp filter such as ``created`` (an exact value, or gt/gte/lt/lte bounds)."""
+    value = params.get(name)
+    if value is None:
+        return lambda _: True
+    if not isinstance(value, dict):
+        exact = _int(value, name)
+        return lambda t: t == exact
+    _unknown(value, {"gt", "gte", "lt", "lte"}, name)
+    bounds = {op: _int(v, f"{name}[{op}]") for op, v in value.items()}
+
+    def within(t: int) -> bool:
+        return (
+            ("gt" not in bounds or t > bounds["gt"])
+            and ("gte" not in bounds or t >= bounds["gte"])
+            and ("lt" not in bounds or t < bounds["lt"])
+            and ("lte" not in bounds or t <= bounds["lte"])
+        )
+
+    return within
 
 
 def _expand_list(params: Mapping[str, Any]) -> list[str]:
