@@ -20,7 +20,7 @@ from cancelpage.billing import (
     RecordedRequest,
     RecordingHTTPClient,
 )
-from cancelpage.billing.preview import apply_update
+from cancelpage.billing.preview import apply_update, preview_answer
 
 Answer = tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]
 Responder = Callable[[RecordedRequest], Answer]
@@ -178,6 +178,71 @@ def portal_session(url: str = "https://billing.stripe.com/p/session/test_abc") -
     }
 
 
+STRIPE_DEFAULT_CONFIG_ID = "bpc_1PgcDefault0000000000001"
+
+
+def portal_configuration(
+    *, cancel: bool = True, config_id: str = STRIPE_DEFAULT_CONFIG_ID, **overrides: Any
+) -> dict[str, Any]:
+    """The account's default portal configuration as Stripe makes it when the portal is turned
+    on: cancelling (at period end, no reasons), plan and quantity changes among any price."""
+    return {
+        "id": config_id,
+        "object": "billing_portal.configuration",
+        "active": True,
+        "application": None,
+        "business_profile": {
+            "headline": None,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        "created": CREATED,
+        "default_return_url": None,
+        "features": {
+            "customer_update": {"allowed_updates": ["email", "tax_id"], "enabled": True},
+            "invoice_history": {"enabled": True},
+            "payment_method_update": {"enabled": True, "payment_method_configuration": None},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": False, "options": []},
+                "enabled": cancel,
+                "mode": "at_period_end",
+                "proration_behavior": "none",
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": None,
+                "default_allowed_updates": ["price", "quantity"],
+                "enabled": True,
+                "products": [
+                    {
+                        "product": PRODUCT_ID,
+                        "prices": [PRICE_ID],
+                        "adjustable_quantity": {"enabled": False, "maximum": None, "minimum": 1},
+                    }
+                ],
+                "proration_behavior": "create_prorations",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial",
+            },
+        },
+        "is_default": True,
+        "livemode": False,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": {},
+        "name": None,
+        "updated": CREATED,
+        **overrides,
+    }
+
+
+def configuration_list(*configs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": list(configs),
+        "has_more": False,
+        "url": "/v1/billing_portal/configurations",
+    }
+
+
 def error_body(
     error_type: str, code: str | None = None, message: str = "Test error"
 ) -> dict[str, Any]:
@@ -204,6 +269,8 @@ def fixture_responder(sub: dict[str, Any] | None = None) -> Responder:
             return 200, coupon(req.params.get("id", "cp_offer_20"))
         if req.path == "/v1/billing_portal/sessions":
             return 200, portal_session()
+        if req.path.startswith(("/v1/billing_portal/configurations", "/v1/prices/")):
+            return preview_answer(req)
         return 404, error_body("invalid_request_error", "resource_missing", "No such object")
 
     return respond
