@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app, url_for
+from flask import current_app
 
 from cancelpage import links
 from cancelpage.billing import Gateway, RecordedRequest, gateway_for
@@ -97,8 +97,9 @@ def return_url(merchant: Merchant) -> str:
     the allow-list, else cancelpage's own "card updated" page."""
     if links.host_allowed(merchant.default_return_url, merchant.return_hosts):
         return str(merchant.default_return_url)
-    base = current_app.config["PUBLIC_BASE_URL"]
-    return base + url_for("recovery.card_done", slug=merchant.slug)
+    # Built from the URL map, not a request: the command line configures the portal too.
+    path = current_app.url_map.bind("").build("recovery.card_done", {"slug": merchant.slug})
+    return str(current_app.config["PUBLIC_BASE_URL"]) + path
 
 
 def wanted(merchant: Merchant) -> WantedPortal:
