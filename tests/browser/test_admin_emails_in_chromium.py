@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
-from support.admin_support import PASSWORD, add_user
-from test_flow_in_chromium import CSP_LISTENER, Watch, serious_axe_findings
+from support.admin_support import add_user
+from support.browser_support import signed_in_page
+from test_flow_in_chromium import Watch, serious_axe_findings
 
 USER = "editor@acme.example"
 
@@ -25,16 +26,9 @@ def editor(live_app: Flask, live_server: str) -> str:
 
 @pytest.fixture(params=[True, False], ids=["js", "no-js"])
 def signed_in(request: Any, browser: Browser, editor: str) -> Iterator[tuple[Page, bool]]:
-    context = browser.new_context(
-        java_script_enabled=request.param, viewport={"width": 1280, "height": 900}
+    context, page = signed_in_page(
+        browser, editor, USER, js=request.param, heading="Acme Analytics"
     )
-    context.add_init_script(CSP_LISTENER)
-    page = context.new_page()
-    page.goto(f"{editor}/admin/login")
-    page.get_by_label("Email").fill(USER)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Acme Analytics")
     yield page, request.param
     context.close()
 

@@ -11,13 +11,9 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
+from support.browser_support import CSP_LISTENER
 
 # Report every CSP violation as a console error (runs before any page script).
-CSP_LISTENER = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI);
-});
-"""
 WIDTHS = (320, 1280)
 
 # Each path: (label to click or radio to pick, heading expected after it).
