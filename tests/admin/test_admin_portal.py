@@ -77,6 +77,18 @@ def test_a_default_without_cancel_is_said_to_be_closed(
     assert "does not let customers cancel: they cancel on your cancel page" in page
 
 
+def test_stripe_down_on_a_visit_is_said_and_the_page_still_works(
+    client: FlaskClient, signed_in: str, fake_stripe: FakeStripe
+) -> None:
+    fake_stripe.down = True
+    response = client.get("/admin/stripe")
+    assert response.status_code == 200
+    assert "Stripe's portal settings could not be read or changed: Stripe unavailable" in text(
+        response
+    )
+    assert "Save and apply to Stripe" in text(response)
+
+
 def test_one_click_configures_and_the_next_card_email_session_carries_it(
     app: Flask, client: FlaskClient, signed_in: str, fake_stripe: FakeStripe, stripe_stub: Any
 ) -> None:

@@ -26,6 +26,7 @@ from cancelpage.billing.portal import (
     drift,
     side_door,
 )
+from cancelpage.vocabulary import FEEDBACK_CODES
 
 WANTED = WantedPortal(
     owner="acme",
@@ -59,16 +60,6 @@ CREATE_WIRE = {
     "default_return_url": "https://app.acme.example/account",
     "metadata[cancelpage_merchant]": "acme",
 }
-REASONS = [
-    "customer_service",
-    "low_quality",
-    "missing_features",
-    "other",
-    "switched_service",
-    "too_complex",
-    "too_expensive",
-    "unused",
-]
 
 
 def only(requests: list[RecordedRequest]) -> RecordedRequest:
@@ -118,7 +109,7 @@ def test_portal_hand_off_turns_cancel_on_with_the_merchants_timing_and_reasons()
     assert [
         params[f"features[subscription_cancel][cancellation_reason][options][{i}]"]
         for i in range(8)
-    ] == REASONS
+    ] == list(FEEDBACK_CODES)
     # No prices picked: no plan switching at all.
     assert params["features[subscription_update][enabled]"] == "false"
     assert not any(k.startswith("features[subscription_update][products]") for k in params)
