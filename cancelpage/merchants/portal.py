@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from cancelpage import links
-from cancelpage.billing import Gateway, RecordedRequest, gateway_for
+from cancelpage.billing import BillingError, Gateway, RecordedRequest, gateway_for
 from cancelpage.billing.portal import (
     PORTAL_CANCEL_MODES,
     PortalCancelMode,
@@ -219,6 +219,19 @@ def configure(merchant: Merchant, *, apply_to_default: bool = False) -> PortalSt
         drift=drift(ours, want),
         requests=gateway.recorded[seen:],
     )
+
+
+def follow_settings(merchant: Merchant) -> str | None:
+    """After the merchant's settings change (cancel mode, return URL), bring cancelpage's
+    configuration along, so the hand-off never meets a portal without cancelling and the portal
+    never keeps a cancel button the merchant no longer wants. Returns why it could not."""
+    if not merchant.live or not merchant.portal_configuration_id:
+        return None
+    try:
+        configure(merchant)
+    except BillingError as err:
+        return err.message
+    return None
 
 
 def on_configuration_updated(merchant: Merchant, reader: Reader) -> str:

@@ -149,7 +149,7 @@ def test_applying_again_writes_nothing_and_a_dashboard_edit_is_reported_then_fix
         {"features": {"subscription_cancel": {"enabled": True, "mode": "immediately"}}},
     )
     page = text(client.get("/admin/stripe"))
-    assert "Someone changed it in Stripe:" in page
+    assert "It no longer says what you chose" in page
     assert "Cancel subscription: on in Stripe, cancelpage wants off." in page
     assert merchant_field(app, "portal_check")["drift"] == [
         "Cancel subscription: on in Stripe, cancelpage wants off."
@@ -163,6 +163,23 @@ def test_applying_again_writes_nothing_and_a_dashboard_edit_is_reported_then_fix
         fake_stripe.portal.configurations[ours]["features"]["subscription_cancel"]["enabled"]
         is False
     )
+
+
+def test_switching_to_the_portal_hand_off_turns_cancel_on_in_the_configuration(
+    app: Flask, client: FlaskClient, signed_in: str, fake_stripe: FakeStripe, stripe_stub: Any
+) -> None:
+    post(client, "/admin/stripe/portal", signed_in, FORM)
+    settings = text(client.get("/admin/settings"))
+    form = dict(
+        re.findall(r'<input type="text" id="[^"]+" name="([^"]+)" value="([^"]*)"', settings)
+    )
+    form |= {"cancel_mode": "portal", "link_lifetime_hours": "168", "default_locale": "en"}
+    form |= {"return_hosts": "shop.example"}
+    assert post(client, "/admin/settings", signed_in, form).status_code == 303
+    _, update = writes_to_configs(fake_stripe, stripe_stub)
+    assert update.path == f"{CONFIGS}/{merchant_field(app, 'portal_configuration_id')}"
+    assert update.params["features[subscription_cancel][enabled]"] == "true"
+    assert update.params["features[subscription_cancel][mode]"] == "at_period_end"
 
 
 def test_the_webhook_notices_what_drifted(
