@@ -74,3 +74,23 @@ def test_the_side_door_is_shown_and_one_click_closes_it(
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(artifacts / f"admin-portal-{mode}-{width}.png"), full_page=True)
+
+
+def test_preview_lists_the_requests_it_would_send(
+    browser: Browser, live_app: Flask, live_server: str, artifacts: Path
+) -> None:
+    add_user(live_app, "acme", "portal-preview@acme.example")
+    context, page = signed_in_page(
+        browser, live_server, "portal-preview@acme.example", js=True, heading="Acme Analytics"
+    )
+    watch = Watch(page)
+    page.get_by_role("link", name="Stripe", exact=True).click()
+    page.get_by_role("button", name="Save and apply to Stripe").click()
+    expect(page.locator("#portal-requests")).to_contain_text(
+        "POST /v1/billing_portal/configurations"
+    )
+    assert watch.errors == []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(artifacts / f"admin-portal-preview-{width}.png"), full_page=True)
+    context.close()
