@@ -110,6 +110,12 @@ class Merchant(db.Model):
     frame_ancestors: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
     # Days after a failed payment on which dunning emails go out; None means the default.
     dunning_days: so.Mapped[list[int] | None] = so.mapped_column(sa.JSON)
+    # Stripe's customer portal: the configuration cancelpage keeps for this merchant (its id),
+    # the merchant's choices for it (cancel timing when handed off, switchable prices, headline,
+    # privacy and terms URLs), and the last check of it against Stripe (what drifted, and when).
+    portal_configuration_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    portal_settings: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    portal_check: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
 
     flow_version: so.Mapped[FlowVersion | None] = so.relationship(
         foreign_keys=[flow_version_id], post_update=True

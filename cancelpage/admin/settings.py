@@ -7,6 +7,7 @@ from flask import Response, request, url_for
 
 from cancelpage.admin.common import bp, merchant, page, saved
 from cancelpage.extensions import db
+from cancelpage.merchants import portal
 from cancelpage.merchants import settings as merchant_settings
 from cancelpage.web.rendering import see_other, wants_fragment
 
@@ -41,9 +42,15 @@ def settings_save() -> Response:
     current = merchant()
     merchant_settings.apply(current, values)
     db.session.commit()
+    message = "Settings saved."
+    problem = portal.follow_settings(current)
+    db.session.commit()
+    if problem:
+        message += f" Stripe's portal configuration was not updated ({problem}): apply it again"
+        message += " on the Stripe page."
     return saved(
         "admin.settings",
-        "Settings saved.",
+        message,
         TEMPLATE,
         "settings_form",
         anchor="saved",

@@ -7,7 +7,7 @@ key, so a retried click or a retried network call is applied at most once by Str
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import stripe
 from flask import current_app
@@ -22,7 +22,13 @@ from stripe.params import (
     SubscriptionRetrieveParams,
     SubscriptionUpdateParams,
 )
-from stripe.params.billing_portal import SessionCreateParams, SessionCreateParamsFlowData
+from stripe.params.billing_portal import (
+    ConfigurationCreateParams,
+    ConfigurationListParams,
+    ConfigurationUpdateParams,
+    SessionCreateParams,
+    SessionCreateParamsFlowData,
+)
 
 from cancelpage.billing.errors import (
     StripeAuthError,
@@ -30,6 +36,7 @@ from cancelpage.billing.errors import (
     translate,
 )
 from cancelpage.billing.paging import PAGE_SIZE, Page, ReadStats, read_page
+from cancelpage.billing.portal import PortalConfigurationView, configuration_view
 from cancelpage.billing.recording import RecordedRequest, RecordingHTTPClient
 from cancelpage.billing.values import (
     CardOnFile,
@@ -151,10 +158,21 @@ class Gateway:
     """Intent-level Stripe operations for one merchant key."""
 
     def __init__(
-        self, client: stripe.StripeClient, *, recorder: RecordingHTTPClient | None = None
+        self,
+        client: stripe.StripeClient,
+        *,
+        recorder: RecordingHTTPClient | None = None,
+        portal_configuration: str | None = None,
     ) -> None:
         self._client = client
         self._recorder = recorder
+        # The merchant's cancelpage-owned portal configuration: every portal session uses it.
+        self.portal_configuration = portal_configuration
+
+    def with_portal_configuration(self, configuration_id: str | None) -> Gateway:
+        """The same gateway (client and recorder shared) whose portal sessions use this
+        configuration."""
+        return Gateway(self._client, recorder=self._recorder, portal_configuration=configuration_id)
 
     @classmethod
     def for_key(
@@ -256,6 +274,29 @@ class Gateway:
         params: CustomerRetrieveParams = {"expand": ["subscriptions"]}
         customer = self._call(lambda: self._client.v1.customers.retrieve(customer_id, params))
         return customer_view(customer.to_dict())
+
+    def portal_configurations(self) -> list[PortalConfigurationView]:
+        """Every portal configuration of the account (auto-paging; accounts have a handful)."""
+        params: ConfigurationListParams = {"limit": 100}
+        first = self._call(lambda: self._client.v1.billing_portal.configurations.list(params))
+        return self._call(
+            lambda: [configuration_view(c.to_dict()) for c in first.auto_paging_iter()]
+        )
+
+    def portal_configuration_view(self, configuration_id: str) -> PortalConfigurationView:
+        """One portal configuration, read again (a webhook's copy may be stale)."""
+        config = self._call(
+            lambda: self._client.v1.billing_portal.configurations.retrieve(configuration_id)
+        )
+        return configuration_view(config.to_dict())
+
+    def products_of(self, price_ids: list[str]) -> dict[str, str]:
+        """Each price's product (the portal lists switchable prices by product)."""
+        return {price_id: self._product_of(price_id) for price_id in price_ids}
+
+    def _product_of(self, price_id: str) -> str:
+        price = self._call(lambda: self._client.v1.prices.retrieve(price_id))
+        return price.product if isinstance(price.product, str) else price.product.id
 
     def cards_on_file(self, *, page_size: int = 100) -> Iterator[CardOnFile]:
         """Every active subscription's default card (auto-paging, one page in memory)."""
@@ -503,6 +544,36 @@ class Gateway:
             case "undo_cancel":
                 return self.undo_cancel(subscription_id, idempotency_key=key)
 
+    def create_portal_configuration(
+        self, params: ConfigurationCreateParams, *, idempotency_key: str
+    ) -> PortalConfigurationView:
+        """Create a portal configuration (cancelpage's own, marked in its metadata)."""
+        options = self._options(idempotency_key)
+        config = self._call(
+            lambda: self._client.v1.billing_portal.configurations.create(params, options)
+        )
+        return configuration_view(config.to_dict())
+
+    def update_portal_configuration(
+        self, configuration_id: str, params: ConfigurationCreateParams, *, idempotency_key: str
+    ) -> PortalConfigurationView:
+        """Set every feature of an existing configuration to these contents."""
+        # The update takes the create's fields, each optional: the same dict is valid for both.
+        update = cast(ConfigurationUpdateParams, dict(params))
+        # A URL the merchant removed must be cleared in Stripe, not left as it was.
+        update["business_profile"] = {
+            "privacy_policy_url": "",
+            "terms_of_service_url": "",
+            **params.get("business_profile", {}),
+        }
+        options = self._options(idempotency_key)
+        config = self._call(
+            lambda: self._client.v1.billing_portal.configurations.update(
+                configuration_id, update, options
+            )
+        )
+        return configuration_view(config.to_dict())
+
     def portal_url(
         self,
         customer_id: str,
@@ -511,9 +582,17 @@ class Gateway:
         flow: PortalFlow | None = None,
         subscription_id: str | None = None,
         idempotency_key: str,
+        configuration: str | None = None,
     ) -> str:
-        """A one-time Stripe customer portal link, optionally deep-linked into a flow."""
+        """A one-time Stripe customer portal link, optionally deep-linked into a flow.
+
+        It shows ``configuration``, by default the merchant's cancelpage-owned one (else the
+        account's default).
+        """
         params: SessionCreateParams = {"customer": customer_id, "return_url": return_url}
+        configuration = configuration or self.portal_configuration
+        if configuration:
+            params["configuration"] = configuration
         if flow == "payment_method_update":
             params["flow_data"] = {"type": "payment_method_update"}
         elif flow == "subscription_cancel":
@@ -537,7 +616,7 @@ class Gateway:
 def gateway_for(merchant: Merchant) -> Gateway:
     """The merchant's gateway, from the app's factory (tests and benchmarks install their own)."""
     factory: Callable[[Merchant], Gateway] = current_app.extensions["cancelpage.gateway"]
-    return factory(merchant)
+    return factory(merchant).with_portal_configuration(merchant.portal_configuration_id)
 
 
 def default_gateway_factory(merchant: Merchant) -> Gateway:

@@ -49,7 +49,8 @@ REQUIRED_PERMISSIONS: tuple[KeyPermission, ...] = (
         "billing_portal",
         "Customer portal",
         "write",
-        "send customers to Stripe's portal to update a card or finish cancelling",
+        "send customers to Stripe's portal to update a card or finish cancelling, and to keep "
+        "cancelpage's portal configuration",
     ),
 )
 

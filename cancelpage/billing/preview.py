@@ -3,6 +3,7 @@ without a key (or the dashboard's preview) walks the whole flow with nothing sen
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import time
@@ -16,6 +17,49 @@ if TYPE_CHECKING:
     from cancelpage.billing.recording import RecordedRequest
 
 _SUBSCRIPTION_PATH = re.compile(r"^/v1/subscriptions/([^/]+)$")
+_PRICE_PATH = re.compile(r"^/v1/prices/([^/]+)$")
+_CONFIGURATION_PATH = re.compile(r"^/v1/billing_portal/configurations(?:/([^/]+))?$")
+_KEY_PART = re.compile(r"\[([^\]]*)]")
+
+
+def unflatten(params: Mapping[str, str]) -> dict[str, Any]:
+    """Form fields (``features[customer_update][allowed_updates][0]=email``) as the nested object
+    they encode; "true"/"false" read as booleans."""
+    root: dict[str, Any] = {}
+    for name, raw in params.items():
+        head, _, rest = name.partition("[")
+        path = [head, *_KEY_PART.findall("[" + rest)] if rest else [head]
+        value: Any = {"true": True, "false": False}.get(raw, raw)
+        node: Any = root
+        for key, following in itertools.pairwise(path):
+            node = _child(node, key, [] if following.isdigit() else {})
+        _child(node, path[-1], value, replace=True)
+    return root
+
+
+def _child(node: Any, key: str, value: Any, *, replace: bool = False) -> Any:
+    """The entry ``key`` of a dict or (by index) a list, set to ``value`` if new or asked to."""
+    if isinstance(node, list):
+        index = int(key)
+        node.extend(None for _ in range(index + 1 - len(node)))
+        if replace or node[index] is None:
+            node[index] = value
+        return node[index]
+    if replace:
+        node[key] = value
+    return node.setdefault(key, value)
+
+
+def preview_configuration(configuration_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """A portal configuration carrying what a create or update sent."""
+    return {
+        "id": configuration_id,
+        "object": "billing_portal.configuration",
+        "active": True,
+        "is_default": False,
+        "updated": int(time.time()),
+        **unflatten(params),
+    }
 
 
 def _expands(params: Mapping[str, str]) -> set[str]:
@@ -136,6 +180,15 @@ def preview_answer(req: RecordedRequest) -> tuple[int, dict[str, Any]]:
             "valid": True,
             "created": int(time.time()),
         }
+    match = _CONFIGURATION_PATH.match(req.path)
+    if match and req.method == "post":
+        return 200, preview_configuration(match.group(1) or "bpc_preview", params)
+    if match and req.method == "get" and match.group(1) is None:
+        # Preview reads nothing from Stripe: no configuration is known.
+        return 200, {"object": "list", "data": [], "has_more": False, "url": req.path}
+    match = _PRICE_PATH.match(req.path)
+    if match and req.method == "get":
+        return 200, {"id": match.group(1), "object": "price", "product": "prod_preview"}
     if req.method == "post" and req.path == "/v1/billing_portal/sessions":
         token = secrets.token_hex(8)
         return 200, {

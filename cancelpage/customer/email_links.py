@@ -13,14 +13,14 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, request, url_for
 
 from cancelpage import i18n, links
 from cancelpage.billing import BillingError, StripeUnavailable, gateway_for
 from cancelpage.customer.cancel_pages import per_ip, per_link
 from cancelpage.extensions import db
 from cancelpage.i18n import formats
-from cancelpage.merchants import vault
+from cancelpage.merchants import portal, vault
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import Merchant, OutboxEmail, RecoveryCase, StripeWrite, utcnow
 from cancelpage.recovery import emails, outbox
@@ -117,13 +117,6 @@ def card_update_key(case: RecoveryCase, nonce: str, now: int) -> str:
     return "cancelpage-card-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def card_return_url(merchant: Merchant) -> str:
-    if merchant.default_return_url:
-        return merchant.default_return_url
-    base = current_app.config["PUBLIC_BASE_URL"]
-    return base + url_for("recovery.card_done", slug=merchant.slug)
-
-
 def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
     """A portal session deep-linked to updating the payment method; recorded like every write.
 
@@ -150,7 +143,7 @@ def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
     try:
         url = gateway.portal_url(
             case.customer_id,
-            return_url=card_return_url(merchant),
+            return_url=portal.return_url(merchant),
             flow="payment_method_update",
             idempotency_key=key,
         )

@@ -30,6 +30,7 @@ from cancelpage.billing import (
     subscription_view,
 )
 from cancelpage.extensions import db
+from cancelpage.merchants import portal
 from cancelpage.models import CancelSession, Merchant, RecoveryCase, StripeWrite, utcnow
 from cancelpage.recovery import emails, outbox
 from cancelpage.vocabulary import ENDED_STATUSES, RUNNING_STATUSES
@@ -372,6 +373,8 @@ HANDLERS: dict[str, Callable[[Merchant, Reader], str]] = {
     "customer.subscription.deleted": on_subscription_deleted,
     "customer.subscription.updated": on_subscription_updated,
     "customer.source.expiring": on_source_expiring,
+    # Someone edited a portal configuration: note what drifted from cancelpage's own.
+    "billing_portal.configuration.updated": portal.on_configuration_updated,
 }
 
 

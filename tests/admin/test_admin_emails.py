@@ -441,6 +441,7 @@ def test_the_stripe_page_gives_the_webhook_url_from_configuration(
         "customer.subscription.deleted",
         "customer.subscription.updated",
         "customer.source.expiring",
+        "billing_portal.configuration.updated",
     ]
     assert "None yet." in page  # no signing secret saved yet
 

@@ -79,9 +79,18 @@ def test_missing_permissions_are_named_in_plain_words() -> None:
     assert result.messages == (
         "Subscriptions: write access needed to read subscriptions, apply offers and cancel.",
         "Customer portal: write access needed to send customers to Stripe's portal to update a "
-        "card or finish cancelling.",
+        "card or finish cancelling, and to keep cancelpage's portal configuration.",
     )
     assert [p.name for p in result.missing] == ["subscriptions", "billing_portal"]
+
+
+def test_a_key_without_customer_portal_is_told_it_needs_customer_portal_write() -> None:
+    result, recorder = check(lists_except({"/v1/billing_portal/configurations"}))
+    assert not result.usable
+    assert [(p.label, p.access) for p in result.missing] == [("Customer portal", "write")]
+    assert result.messages[0].startswith("Customer portal: write access needed")
+    assert "portal configuration" in result.messages[0]
+    assert "/v1/billing_portal/configurations" in [r.path for r in recorder.requests]
 
 
 def test_a_key_stripe_does_not_know_is_refused() -> None:

@@ -12,7 +12,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from support.admin_support import PASSWORD, add_user
-from test_flow_in_chromium import Watch, serious_axe_findings, signed_in_page
+from support.browser_support import signed_in_page
+from test_flow_in_chromium import Watch, serious_axe_findings
 
 USER = "editor@acme.example"
 
@@ -25,8 +26,7 @@ def editor(live_app: Flask, live_server: str) -> str:
 
 @pytest.fixture(params=[True, False], ids=["js", "no-js"])
 def signed_in(request: Any, browser: Browser, editor: str) -> Iterator[tuple[Page, bool]]:
-    page = signed_in_page(browser, editor, USER, PASSWORD, request.param)
-    expect(page.get_by_role("heading", level=1)).to_have_text("Acme Analytics")
+    page = signed_in_page(browser, editor, USER, PASSWORD, request.param, heading="Acme Analytics")
     yield page, request.param
     page.context.close()
 

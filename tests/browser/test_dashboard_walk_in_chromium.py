@@ -14,7 +14,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from support.admin_support import PASSWORD, add_user
-from test_flow_in_chromium import Watch, signed_in_page, snap
+from support.browser_support import signed_in_page
+from test_flow_in_chromium import Watch, snap
 
 from cancelpage.cli.links import make_link
 

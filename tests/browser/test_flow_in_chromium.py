@@ -58,18 +58,6 @@ def js_page(request: Any, browser: Browser) -> Iterator[tuple[Page, bool]]:
     context.close()
 
 
-def signed_in_page(browser: Browser, base: str, email: str, password: str, js: bool) -> Page:
-    """A new browser context (CSP violations reported as console errors), signed in as email."""
-    context = browser.new_context(java_script_enabled=js, viewport={"width": 1280, "height": 900})
-    context.add_init_script(CSP_LISTENER)
-    page = context.new_page()
-    page.goto(f"{base}/admin/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    return page
-
-
 def serious_axe_findings(page: Page) -> list[str]:
     results = Axe().run(page)
     return [

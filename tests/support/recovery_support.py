@@ -134,12 +134,16 @@ class FakeStripe:
         }
         self.customers: dict[str, dict[str, Any]] = {ss.CUSTOMER_ID: copy.deepcopy(english)}
         self.down = False  # answer 500 to everything (Stripe unavailable)
+        self.portal = ss.PortalAccount(ss.portal_configuration())
 
     def respond(self, req: RecordedRequest) -> tuple[int, dict[str, Any]]:
         if self.down:
             return 500, ss.default_error_body(500)
         if req.path == "/v1/billing_portal/sessions":
             return 200, ss.portal_session()
+        answer = self.portal.respond(req)
+        if answer is not None:
+            return answer[0], answer[1]
         match = _OBJECT.match(req.path)
         if match is None:
             return 404, ss.error_body("invalid_request_error", "resource_missing", "No such path")

@@ -20,7 +20,12 @@ from cancelpage.billing import (
     RecordedRequest,
     RecordingHTTPClient,
 )
-from cancelpage.billing.preview import apply_update
+from cancelpage.billing.preview import (
+    apply_update,
+    preview_answer,
+    preview_configuration,
+    unflatten,
+)
 
 Answer = tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]
 Responder = Callable[[RecordedRequest], Answer]
@@ -178,6 +183,120 @@ def portal_session(url: str = "https://billing.stripe.com/p/session/test_abc") -
     }
 
 
+STRIPE_DEFAULT_CONFIG_ID = "bpc_1PgcDefault0000000000001"
+
+
+def portal_configuration(
+    *, cancel: bool = True, config_id: str = STRIPE_DEFAULT_CONFIG_ID, **overrides: Any
+) -> dict[str, Any]:
+    """The account's default portal configuration as Stripe makes it when the portal is turned
+    on: cancelling (at period end, no reasons), plan and quantity changes among any price."""
+    return {
+        "id": config_id,
+        "object": "billing_portal.configuration",
+        "active": True,
+        "application": None,
+        "business_profile": {
+            "headline": None,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        "created": CREATED,
+        "default_return_url": None,
+        "features": {
+            "customer_update": {"allowed_updates": ["email", "tax_id"], "enabled": True},
+            "invoice_history": {"enabled": True},
+            "payment_method_update": {"enabled": True, "payment_method_configuration": None},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": False, "options": []},
+                "enabled": cancel,
+                "mode": "at_period_end",
+                "proration_behavior": "none",
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": None,
+                "default_allowed_updates": ["price", "quantity"],
+                "enabled": True,
+                "products": [
+                    {
+                        "product": PRODUCT_ID,
+                        "prices": [PRICE_ID],
+                        "adjustable_quantity": {"enabled": False, "maximum": None, "minimum": 1},
+                    }
+                ],
+                "proration_behavior": "create_prorations",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial",
+            },
+        },
+        "is_default": True,
+        "livemode": False,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": {},
+        "name": None,
+        "updated": CREATED,
+        **overrides,
+    }
+
+
+def configuration_list(*configs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": list(configs),
+        "has_more": False,
+        "url": "/v1/billing_portal/configurations",
+    }
+
+
+_CONFIGURATION_PATH = re.compile(r"^/v1/billing_portal/configurations(?:/([^/]+))?$")
+
+
+def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
+    """An update as Stripe applies it: nested objects merged, lists and values replaced."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+class PortalAccount:
+    """An account's portal configurations as Stripe keeps them: the default (if any), then
+    whatever is created; answers list, create, retrieve and update, and price reads."""
+
+    def __init__(self, default: dict[str, Any] | None = None) -> None:
+        self.configurations: dict[str, dict[str, Any]] = {}
+        if default is not None:
+            self.configurations[default["id"]] = default
+
+    def respond(self, req: RecordedRequest) -> Answer | None:
+        """The answer to a portal-configuration or price request; None for anything else."""
+        if req.path.startswith("/v1/prices/"):
+            return preview_answer(req)
+        match = _CONFIGURATION_PATH.match(req.path)
+        if match is None:
+            return None
+        config_id = match.group(1)
+        if config_id is None and req.method == "get":
+            return 200, configuration_list(*map(copy.deepcopy, self.configurations.values()))
+        if config_id is None:
+            config_id = f"bpc_1PgcOwn{len(self.configurations):016d}"
+            created = preview_configuration(config_id, req.params)
+            self.configurations[config_id] = {**created, "updated": CREATED}
+        elif config_id not in self.configurations:
+            return 404, error_body("invalid_request_error", "resource_missing", "No such object")
+        elif req.method == "post":
+            self.edit(config_id, unflatten(req.params))
+        return 200, copy.deepcopy(self.configurations[config_id])
+
+    def edit(self, config_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a configuration (as the API or someone in Stripe's Dashboard would)."""
+        config = self.configurations[config_id]
+        _merge(config, changes)
+        config["updated"] = config.get("updated", CREATED) + 1
+        return copy.deepcopy(config)
+
+
 def error_body(
     error_type: str, code: str | None = None, message: str = "Test error"
 ) -> dict[str, Any]:
@@ -204,6 +323,8 @@ def fixture_responder(sub: dict[str, Any] | None = None) -> Responder:
             return 200, coupon(req.params.get("id", "cp_offer_20"))
         if req.path == "/v1/billing_portal/sessions":
             return 200, portal_session()
+        if req.path.startswith(("/v1/billing_portal/configurations", "/v1/prices/")):
+            return preview_answer(req)
         return 404, error_body("invalid_request_error", "resource_missing", "No such object")
 
     return respond
