@@ -29,6 +29,7 @@ from cancelpage.billing.values import (
     InvoiceView,
     SubscriptionView,
     card_from_source,
+    id_of,
     invoice_view,
     subscription_view,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "check_key",
     "default_gateway_factory",
     "gateway_for",
+    "id_of",
     "invoice_view",
     "subscription_view",
     "verify_webhook",

@@ -22,6 +22,7 @@ from cancelpage.billing import (
 )
 from cancelpage.cancel_sessions.opening import record, snapshot_of
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import events as merchant_events
 from cancelpage.models import (
     CancelSession,
     StripeCoupon,
@@ -126,6 +127,7 @@ def carry_out(session: CancelSession, effect: flows.Effect, step: str) -> WriteR
     session.state = flows.complete(flows.State.from_dict(session.state)).to_dict()
     session.busy_until = None
     record(session, "outcome", outcome=outcome, detail=detail)
+    merchant_events.session_ended(session)
     db.session.commit()
     g.pop("cancel_claim", None)
     return WriteResult(done=True, redirect_url=redirect_url)
