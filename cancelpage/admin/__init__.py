@@ -13,6 +13,7 @@ from cancelpage.admin import (
     preview,
     settings,
     stripe_connection,
+    webhook_settings,
 )
 from cancelpage.admin.common import bp
 
@@ -26,4 +27,5 @@ __all__ = [
     "preview",
     "settings",
     "stripe_connection",
+    "webhook_settings",
 ]

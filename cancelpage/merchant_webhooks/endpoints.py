@@ -38,6 +38,11 @@ def _own_origin() -> tuple[str, int]:
 
 
 def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses a connection to ``host`` could reach (an IP literal is its own)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as err:
