@@ -1,4 +1,4 @@
-"""`flask --app cancelpage worker`: the email outbox worker."""
+"""`flask --app cancelpage worker`: the email outbox and merchant webhook worker."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import delivery
 from cancelpage.recovery import outbox
 
 
@@ -19,9 +20,11 @@ from cancelpage.recovery import outbox
 @click.option("--batch-size", default=100, show_default=True, help="Rows claimed at a time.")
 @with_appcontext
 def worker_command(once: bool, interval: float, batch_size: int) -> None:
-    """Send queued emails: loop until stopped (SIGTERM/Ctrl-C finish the current batch)."""
+    """Send queued emails and merchant webhooks: loop until stopped (SIGTERM/Ctrl-C finish the
+    current batch)."""
     if once:
         report(outbox.drain(batch_size=batch_size))
+        report_webhooks(delivery.drain())
         return
     stop = threading.Event()
 
@@ -35,6 +38,9 @@ def worker_command(once: bool, interval: float, batch_size: int) -> None:
         result = outbox.drain(batch_size=batch_size)
         if result.handled:
             report(result)
+        webhooks = delivery.drain()
+        if webhooks.handled:
+            report_webhooks(webhooks)
         db.session.remove()
         stop.wait(interval)
     click.echo("Worker stopped.")
@@ -47,3 +53,11 @@ def report(result: outbox.DrainResult) -> None:
     )
     for error in result.errors[:5]:
         click.echo(f"  error: {error}", err=True)
+
+
+def report_webhooks(result: delivery.DeliveryResult) -> None:
+    click.echo(
+        f"webhooks: delivered {result.delivered}, retrying {result.retrying}, dead {result.dead}"
+    )
+    for error in result.errors[:5]:
+        click.echo(f"  webhook error: {error}", err=True)

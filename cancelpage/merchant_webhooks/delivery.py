@@ -93,7 +93,7 @@ def drain(*, only_ids: list[int] | None = None) -> DeliveryResult:
         )
         for row in rows:
             _deliver(row, token, result)
-        db.session.expunge_all()
+            db.session.expunge(row)  # memory stays flat; the caller's objects stay attached
     return result
 
 

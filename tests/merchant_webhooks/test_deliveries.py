@@ -165,3 +165,12 @@ def test_a_paused_endpoint_gets_no_new_events(app: Flask, receiver: Receiver) ->
         assert found is not None
         endpoints.endpoints_of(found)[0].enabled = False
         assert events.emit(found.id, "recovery.lost", "recovery:1", {}) == []
+
+
+def test_the_worker_delivers_webhooks_too(app: Flask, receiver: Receiver) -> None:
+    receiver.start()
+    emit(app)
+    result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "webhooks: delivered 1, retrying 0, dead 0" in result.output
+    assert len(receiver.received) == 1
