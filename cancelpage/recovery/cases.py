@@ -272,7 +272,9 @@ def schedule_winback(merchant: Merchant, reader: Reader, subscription_id: str) -
     )
     if not created:
         return f"win-back case {case.id} already {case.status}"
-    return winback.queue_email(merchant, reader.gateway, case, sub, reader.event.created)
+    data, due, note = winback.email_for(merchant, reader.gateway, case, sub, reader.event.created)
+    _queue_email(merchant, case, emails.WINBACK, sub, data, due_at=due)
+    return note
 
 
 def close_redeemed(merchant: Merchant, customer_id: str, codes: tuple[str, ...]) -> int:
@@ -359,6 +361,7 @@ def _queue_email(
     kind: str,
     customer: SubscriptionView | CardOnFile,
     data: dict[str, Any],
+    due_at: datetime | None = None,
 ) -> None:
     """The case's one email of this kind, to the customer in their language."""
     outbox.queue(
@@ -370,6 +373,7 @@ def _queue_email(
         locale=emails.choose_locale(customer.preferred_locales, merchant),
         data=data,
         case=case,
+        due_at=due_at,
     )
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from cancelpage.billing import Gateway, StripeRejected, SubscriptionView
 from cancelpage.extensions import db
 from cancelpage.models import Merchant, OutboxEmail, RecoveryCase
-from cancelpage.recovery import emails, outbox
+from cancelpage.recovery import emails
 
 KIND = "winback"
 MAX_DAYS = 365
@@ -89,14 +89,15 @@ def why_not(merchant: Merchant, sub: SubscriptionView | None) -> str | None:
     return None
 
 
-def queue_email(
+def email_for(
     merchant: Merchant,
     gateway: Gateway | None,
     case: RecoveryCase,
     sub: SubscriptionView,
     ended_at: int,
-) -> str:
-    """The case's one win-back email, due N days after the end, with a code if configured."""
+) -> tuple[dict[str, Any], datetime, str]:
+    """The win-back email's data and due time (N days after the end), with a code made now if
+    a coupon is configured; and a note for the event's outcome."""
     config = merchant.winback or {}
     ended = datetime.fromtimestamp(sub.ended_at or ended_at, UTC)
     due = ended + timedelta(days=int(config["days"]))
@@ -115,18 +116,7 @@ def queue_email(
             note = f"win-back email scheduled without a code: {err.message}"
         else:
             data.update(promotion_code=code_id, code=code, code_expires_at=expires)
-    outbox.queue(
-        merchant,
-        kind=emails.WINBACK,
-        dedupe_key=f"case:{case.id}:{KIND}",
-        to_address=sub.customer_email,
-        customer_id=sub.customer,
-        locale=emails.choose_locale(sub.preferred_locales, merchant),
-        data=data,
-        case=case,
-        due_at=due,
-    )
-    return note
+    return data, due, note
 
 
 def _open_with_code(merchant: Merchant, customer_id: str) -> sa.Select[Any]:

@@ -21,7 +21,7 @@ def test_add_an_endpoint_send_a_test_event_and_resend_it(app: Flask, merchant: A
     response = client.post("/admin/webhooks/endpoints", data={"url": receiver.url})
     page = text(response)
     assert response.status_code == 200
-    secret = page.split("Signing secret: <code class=\"reveal\">")[1].split("</code>")[0]
+    secret = page.split('Signing secret: <code class="reveal">')[1].split("</code>")[0]
     assert secret.startswith("whsec_")
     assert secret not in text(client.get("/admin/webhooks"))  # shown once
     with app.app_context():
