@@ -17,6 +17,7 @@ from cancelpage import billing, create_app
 from cancelpage.admin.common import PUBLIC_ENDPOINTS
 from cancelpage.billing import RecordingHTTPClient
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import endpoints, events
 from cancelpage.merchants import api_keys, flow_drafts
 from cancelpage.merchants.store import by_slug, create_merchant
 from cancelpage.models import (
@@ -26,8 +27,10 @@ from cancelpage.models import (
     FlowVersion,
     Merchant,
     MerchantUser,
+    MerchantWebhookEndpoint,
     OutboxEmail,
     RecoveryCase,
+    WebhookDelivery,
 )
 from cancelpage.recovery import emails, outbox
 
@@ -102,6 +105,8 @@ def test_every_admin_route_is_covered() -> None:
         "kind",
         "row_id",
         "experiment_id",
+        "endpoint_id",
+        "delivery_id",
     }
     assert len(ROUTES) >= 40
     assert {"analytics.dashboard", "analytics.export_dunning"} <= {
@@ -157,8 +162,13 @@ def beta(app: Flask, merchant: Any) -> dict[str, Any]:
         )
         assert row is not None
         row.status, row.attempts = "dead", 12
+        endpoint, _ = endpoints.add_endpoint(b, "https://93.184.215.14/beta-hooks")
+        (sent,) = events.emit(b.id, "recovery.lost", "recovery:b", {"case": case.id})
+        sent.status = "dead"
         db.session.commit()
         ids = {
+            "endpoint_id": endpoint.id,
+            "delivery_id": sent.id,
             "key_id": key.id,
             "version_id": version.id,
             "prefix": key.prefix,
@@ -203,7 +213,15 @@ def snapshot(app: Flask) -> Any:
         cases = db.session.execute(
             sa.select(RecoveryCase.id, RecoveryCase.status, RecoveryCase.closed_at)
         ).all()
-        return row, users, keys, versions, sessions, cases, copies, mail
+        hooks = db.session.execute(
+            sa.select(
+                MerchantWebhookEndpoint.url,
+                MerchantWebhookEndpoint.enabled,
+                WebhookDelivery.status,
+                WebhookDelivery.attempts,
+            ).join(WebhookDelivery, WebhookDelivery.endpoint_id == MerchantWebhookEndpoint.id)
+        ).all()
+        return row, users, keys, versions, sessions, cases, copies, mail, hooks
 
 
 def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
@@ -217,6 +235,8 @@ def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
         "kind": "dunning_1",
         "row_id": beta["row_id"],
         "experiment_id": "b_experiment",
+        "endpoint_id": beta["endpoint_id"],
+        "delivery_id": beta["delivery_id"],
     }
     with app.test_request_context():
         return url_for(rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
