@@ -72,6 +72,10 @@ class Defaults:
     LOGIN_RATE_LIMIT = "10 per minute"  # per client address, sign-in and reset requests
     PASSWORD_RESET_MAX_AGE = 3600  # seconds an emailed reset link works
     TEST_EMAIL_RATE_LIMIT = "20 per hour"  # per merchant, "send me a test" in the dashboard
+    # Merchant webhooks (merchant_webhooks/): seconds per attempt, backoff base, attempts.
+    WEBHOOK_TIMEOUT = 5
+    WEBHOOK_RETRY_BASE_SECONDS = 30
+    WEBHOOK_MAX_ATTEMPTS = 12
 
 
 class UnsafeConfig(RuntimeError):

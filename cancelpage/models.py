@@ -116,6 +116,8 @@ class Merchant(db.Model):
     portal_configuration_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     portal_settings: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
     portal_check: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
+    # Win-back after a customer-chosen end: {"days", "url", "coupon", "code_days"}; None is off.
+    winback: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
 
     flow_version: so.Mapped[FlowVersion | None] = so.relationship(
         foreign_keys=[flow_version_id], post_update=True
@@ -375,6 +377,81 @@ class OutboxEmail(db.Model):
 
     merchant: so.Mapped[Merchant] = so.relationship()
     case: so.Mapped[RecoveryCase | None] = so.relationship()
+
+
+class MerchantWebhookEndpoint(db.Model):
+    """A URL of the merchant's own app that hears what happened, signed with its own secret."""
+
+    __tablename__ = "merchant_webhook_endpoint"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    url: so.Mapped[str] = so.mapped_column(sa.String(500))
+    # Encrypted with vault like every other secret; pages show the last four characters.
+    secret_encrypted: so.Mapped[str] = so.mapped_column(sa.Text)
+    secret_last4: so.Mapped[str] = so.mapped_column(sa.String(4))
+    enabled: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def secret(self) -> str:
+        return vault.decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = vault.encrypt(value)
+        self.secret_last4 = value[-4:]
+
+
+class WebhookDelivery(db.Model):
+    """One event for one endpoint: claimed, sent and retried like an outbox email."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        # The event id is stable: an effect recorded twice never queues a second delivery.
+        sa.UniqueConstraint("endpoint_id", "event_id"),
+        sa.Index("ix_webhook_delivery_due", "status", "due_at"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"), index=True)
+    endpoint_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("merchant_webhook_endpoint.id"), index=True
+    )
+    event_id: so.Mapped[str] = so.mapped_column(sa.String(64))
+    type: so.Mapped[str] = so.mapped_column(sa.String(60))
+    # The exact JSON body sent on every attempt (ids and amounts; no email addresses).
+    body: so.Mapped[str] = so.mapped_column(sa.Text)
+    # pending | sending | delivered | dead
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending")
+    due_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_status_code: so.Mapped[int | None]
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    claim_token: so.Mapped[str | None] = so.mapped_column(sa.String(32), index=True)
+    claimed_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    delivered_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    endpoint: so.Mapped[MerchantWebhookEndpoint] = so.relationship()
+    attempt_log: so.Mapped[list[WebhookAttempt]] = so.relationship(
+        order_by="WebhookAttempt.id", back_populates="delivery"
+    )
+
+
+class WebhookAttempt(db.Model):
+    """The delivery log: every attempt with the receiver's status code (or why none)."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    delivery_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("webhook_delivery.id"), index=True)
+    status_code: so.Mapped[int | None]
+    error: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    duration_ms: so.Mapped[int] = so.mapped_column(default=0)
+    attempted_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    delivery: so.Mapped[WebhookDelivery] = so.relationship(back_populates="attempt_log")
 
 
 class EmailSuppression(db.Model):

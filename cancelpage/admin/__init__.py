@@ -15,6 +15,7 @@ from cancelpage.admin import (
     revenue_scan,
     settings,
     stripe_connection,
+    webhook_settings,
 )
 from cancelpage.admin.common import bp
 
@@ -30,4 +31,5 @@ __all__ = [
     "revenue_scan",
     "settings",
     "stripe_connection",
+    "webhook_settings",
 ]

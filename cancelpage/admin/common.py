@@ -26,6 +26,7 @@ NAV = (
     ("admin.preview", "Preview"),
     ("admin.emails", "Emails"),
     ("admin.developers", "Links & API"),
+    ("admin.webhooks", "Webhooks"),
     ("analytics.dashboard", "Analytics"),
     ("admin.scan", "Revenue scan"),
 )

@@ -39,12 +39,14 @@ CASE_KINDS = {
     "payment_failed": "Failed payments",
     "card_expiring": "Expiring cards",
     "cancel_intent": "Cancels scheduled outside the cancel page",
+    "winback": "Win-back after a customer-chosen end",
 }
 CASE_STATUSES = ("open", "recovered", "kept", "lost")
 KIND_LABELS = {
     "card_expiring": "Card about to expire",
     "save": "Cancel scheduled outside the cancel page",
     emails.PASSWORD_RESET: "Dashboard password reset",
+    emails.WINBACK: "Win-back after the subscription ended",
 }
 
 

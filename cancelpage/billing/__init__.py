@@ -50,6 +50,7 @@ from cancelpage.billing.values import (
     ScannedSubscription,
     SubscriptionView,
     card_from_source,
+    id_of,
     invoice_view,
     subscription_view,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "check_key",
     "default_gateway_factory",
     "gateway_for",
+    "id_of",
     "in_place",
     "invoice_view",
     "subscription_view",

@@ -15,7 +15,9 @@ from stripe.params import (
     CouponCreateParams,
     CustomerRetrieveParams,
     InvoiceListParams,
+    InvoicePayParams,
     InvoiceRetrieveParams,
+    PromotionCodeCreateParams,
     SubscriptionCancelParams,
     SubscriptionCancelParamsCancellationDetails,
     SubscriptionListParams,
@@ -263,9 +265,11 @@ class Gateway:
         """A light read for webhook handlers: status, scheduled cancel, customer contact."""
         return self._retrieve(subscription_id, ["customer"])
 
-    def read_invoice(self, invoice_id: str) -> InvoiceView:
-        """Fetch one invoice with its customer expanded (email, locales)."""
-        params: InvoiceRetrieveParams = {"expand": ["customer"]}
+    def read_invoice(self, invoice_id: str, *, with_discounts: bool = False) -> InvoiceView:
+        """Fetch one invoice with its customer expanded (email, locales), and its discounts
+        (to see which promotion codes were used) when asked."""
+        expand = ["customer", "discounts"] if with_discounts else ["customer"]
+        params: InvoiceRetrieveParams = {"expand": expand}
         invoice = self._call(lambda: self._client.v1.invoices.retrieve(invoice_id, params))
         return invoice_view(invoice.to_dict())
 
@@ -573,6 +577,34 @@ class Gateway:
             )
         )
         return configuration_view(config.to_dict())
+
+    def pay_invoice(
+        self, invoice_id: str, *, payment_method: str, idempotency_key: str
+    ) -> InvoiceView:
+        """Charge an open invoice now with the given payment method (a card just updated)."""
+        params: InvoicePayParams = {"payment_method": payment_method, "expand": ["customer"]}
+        options = self._options(idempotency_key)
+        invoice = self._call(lambda: self._client.v1.invoices.pay(invoice_id, params, options))
+        return invoice_view(invoice.to_dict())
+
+    def create_promotion_code(
+        self,
+        *,
+        coupon_id: str,
+        customer_id: str,
+        expires_at: int,
+        idempotency_key: str,
+    ) -> tuple[str, str]:
+        """A single-use code for one customer only, expiring; returns (id, code)."""
+        params: PromotionCodeCreateParams = {
+            "promotion": {"type": "coupon", "coupon": coupon_id},
+            "customer": customer_id,
+            "max_redemptions": 1,
+            "expires_at": expires_at,
+        }
+        options = self._options(idempotency_key)
+        code = self._call(lambda: self._client.v1.promotion_codes.create(params, options))
+        return code.id, code.code
 
     def portal_url(
         self,

@@ -36,6 +36,9 @@ class SubscriptionView:
     preferred_locales: tuple[str, ...]
     # Personal data: only set when the customer was expanded; never stored with the snapshot.
     customer_email: str | None = None
+    # cancellation_details.reason: cancellation_requested | payment_failed | payment_disputed
+    cancellation_reason: str | None = None
+    ended_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class InvoiceView:
     currency: str
     attempt_count: int
     preferred_locales: tuple[str, ...]
+    # Promotion codes behind the invoice's discounts (a win-back code redeemed shows here).
+    promotion_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class CustomerView:
     preferred_locales: tuple[str, ...]
     deleted: bool
     live_subscription: str | None  # an active, trialing or past_due subscription, if any
+    default_payment_method: str | None = None  # invoice_settings.default_payment_method
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,8 @@ def subscription_view(data: Mapping[str, Any]) -> SubscriptionView:
         discount_coupons=coupons,
         preferred_locales=locales,
         customer_email=email,
+        cancellation_reason=as_str(as_map(data.get("cancellation_details")).get("reason")),
+        ended_at=as_int(data.get("ended_at")),
     )
 
 
@@ -179,7 +187,15 @@ def invoice_view(data: Mapping[str, Any]) -> InvoiceView:
         currency=as_str(data.get("currency")) or "",
         attempt_count=as_int(data.get("attempt_count")) or 0,
         preferred_locales=_locales_of(customer),
+        promotion_codes=tuple(
+            code for code in (promotion_code_of(d) for d in as_list(data.get("discounts"))) if code
+        ),
     )
+
+
+def promotion_code_of(discount: object) -> str | None:
+    """The promotion code a discount came from (expanded discounts only)."""
+    return id_of(as_map(discount).get("promotion_code"))
 
 
 def customer_view(data: Mapping[str, Any]) -> CustomerView:
@@ -199,6 +215,9 @@ def customer_view(data: Mapping[str, Any]) -> CustomerView:
         preferred_locales=_locales_of(data),
         deleted=data.get("deleted") is True,
         live_subscription=live,
+        default_payment_method=id_of(
+            as_map(data.get("invoice_settings")).get("default_payment_method")
+        ),
     )
 
 

@@ -36,6 +36,7 @@ from cancelpage.billing import (
 )
 from cancelpage.cancel_sessions.opening import record, snapshot_of
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import events as merchant_events
 from cancelpage.models import CancelSession, StripeCoupon, StripeWrite, utcnow
 from cancelpage.web.dbretry import retrying
 
@@ -374,6 +375,7 @@ def _finished(session: CancelSession, intent: Intent) -> None:
     session.busy_until = None
     record(session, "outcome", outcome=intent.outcome, detail=intent.detail)
     record_flow_outcome(session)  # retention reads the flow's own writes, never only webhooks
+    merchant_events.session_ended(session)  # the merchant's app hears it (same transaction)
     db.session.commit()
     g.pop("cancel_claim", None)
 

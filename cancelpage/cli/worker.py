@@ -1,4 +1,5 @@
-"""`flask --app cancelpage worker`: the email outbox worker, which also runs revenue scans."""
+"""`flask --app cancelpage worker`: the email outbox and merchant webhook worker, which also
+runs revenue scans."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import click
 from flask.cli import with_appcontext
 
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import delivery
 from cancelpage.models import RevenueScan
 from cancelpage.recovery import outbox
 from cancelpage.scan import jobs
@@ -27,10 +29,12 @@ from cancelpage.scan import jobs
 )
 @with_appcontext
 def worker_command(once: bool, interval: float, batch_size: int, scan_slice: float) -> None:
-    """Send queued emails and run queued revenue scans: loop until stopped (SIGTERM/Ctrl-C
-    finish the current batch or page; a scan stopped half-way continues on the next start)."""
+    """Send queued emails and merchant webhooks and run queued revenue scans: loop until stopped
+    (SIGTERM/Ctrl-C finish the current batch or page; a scan stopped half-way continues on the
+    next start)."""
     if once:
         report(outbox.drain(batch_size=batch_size))
+        report_webhooks(delivery.drain())
         while (scan := jobs.work(scan_slice)) is not None:
             report_scan(scan)
         return
@@ -46,6 +50,9 @@ def worker_command(once: bool, interval: float, batch_size: int, scan_slice: flo
         result = outbox.drain(batch_size=batch_size)
         if result.handled:
             report(result)
+        webhooks = delivery.drain()
+        if webhooks.handled:
+            report_webhooks(webhooks)
         scan = jobs.work(scan_slice)
         scanning = scan is not None and scan.status == "running"
         if scan is not None:
@@ -70,3 +77,11 @@ def report(result: outbox.DrainResult) -> None:
     )
     for error in result.errors[:5]:
         click.echo(f"  error: {error}", err=True)
+
+
+def report_webhooks(result: delivery.DeliveryResult) -> None:
+    click.echo(
+        f"webhooks: delivered {result.delivered}, retrying {result.retrying}, dead {result.dead}"
+    )
+    for error in result.errors[:5]:
+        click.echo(f"  webhook error: {error}", err=True)

@@ -13,17 +13,17 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 
 from cancelpage import i18n, links
 from cancelpage.billing import BillingError, StripeUnavailable, gateway_for
 from cancelpage.customer.cancel_pages import per_ip, per_link
 from cancelpage.extensions import db
 from cancelpage.i18n import formats
-from cancelpage.merchants import portal, vault
+from cancelpage.merchants import vault
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import Merchant, OutboxEmail, RecoveryCase, StripeWrite, utcnow
-from cancelpage.recovery import emails, outbox
+from cancelpage.recovery import cases, emails, outbox
 from cancelpage.vocabulary import whole_number
 from cancelpage.web.rendering import render, see_other
 
@@ -64,7 +64,7 @@ def card_submit(token: str) -> Response:
         return invalid_link()
     merchant, case = found
     try:
-        url = portal_for(merchant, case, request.form.get("nonce", ""))
+        url = portal_for(merchant, case, token, request.form.get("nonce", ""))
     except BillingError as error:
         return render("recovery/card.html", "step", **card_context(*found, token, failure=error))
     return see_other(url)
@@ -77,6 +77,85 @@ def card_done(slug: str) -> Response:
     if merchant is None:
         return invalid_link()
     return render("recovery/card_done.html", "step", merchant=merchant)
+
+
+# What the return page can say; anything else in ?result= is ignored.
+RETURN_RESULTS = ("paid", "declined", "no_card", "unavailable", "preview", "closed")
+
+
+@bp.get("/card/<token>/return")
+def card_return(token: str) -> Response:
+    """Where the portal sends the customer back: what happened to the unpaid payment.
+
+    A GET only reads our own records; the retry itself is the page's POST (sent at once by
+    htmx, or by the button without JavaScript), so a prefetch never charges a card.
+    """
+    found = open_card_link(token)
+    if found is None:
+        return invalid_link()
+    merchant, case = found
+    result = request.args.get("result")
+    if case.status == "recovered":
+        result = "paid"
+    elif case.status != "open" or case.kind != "payment_failed":
+        result = "closed"
+    elif result not in RETURN_RESULTS:
+        result = None  # not checked yet: the page checks now
+    return render(
+        "recovery/card_return.html", "step", **return_context(merchant, case, token, result)
+    )
+
+
+@bp.post("/card/<token>/return")
+def card_return_submit(token: str) -> Response:
+    """Pay the unpaid invoice with the card just saved (once per card) and say how it went."""
+    found = open_card_link(token)
+    if found is None:
+        return invalid_link()
+    merchant, case = found
+    result = retry_after_portal(merchant, case)
+    if request.headers.get("HX-Request") == "true":
+        return render(
+            "recovery/card_return.html", "step", **return_context(merchant, case, token, result)
+        )
+    return see_other(url_for(".card_return", token=token, result=result))
+
+
+def retry_after_portal(merchant: Merchant, case: RecoveryCase) -> str:
+    """Retry with the customer's default payment method now; one of RETURN_RESULTS."""
+    if case.kind != "payment_failed" or case.status != "open":
+        return "paid" if case.status == "recovered" else "closed"
+    if not merchant.live:
+        return "preview"  # nothing is charged in preview mode
+    gateway = gateway_for(merchant)
+    try:
+        customer = gateway.read_customer(case.customer_id)
+        retries = cases.retry_with_card(
+            merchant, gateway, case.customer_id, customer.default_payment_method
+        )
+        db.session.commit()
+    except StripeUnavailable:
+        db.session.rollback()
+        return "unavailable"
+    except BillingError:
+        db.session.rollback()
+        return "closed"
+    mine = next((r for r in retries if r.case.id == case.id), None)
+    if mine is None:
+        return "no_card"
+    return "paid" if mine.result == "paid" else "declined"
+
+
+def return_context(
+    merchant: Merchant, case: RecoveryCase, token: str, result: str | None
+) -> dict[str, Any]:
+    return {
+        "merchant": merchant,
+        "token": token,
+        "result": result,
+        "amount": formats.money(case.amount_due or 0, case.currency or ""),
+        "back_url": merchant.default_return_url,
+    }
 
 
 def open_card_link(token: str) -> tuple[Merchant, RecoveryCase] | None:
@@ -117,7 +196,12 @@ def card_update_key(case: RecoveryCase, nonce: str, now: int) -> str:
     return "cancelpage-card-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
+def card_return_url(token: str) -> str:
+    """Back from the portal to the page that retries the payment and says how it went."""
+    return current_app.config["PUBLIC_BASE_URL"] + url_for("recovery.card_return", token=token)
+
+
+def portal_for(merchant: Merchant, case: RecoveryCase, token: str, nonce: str) -> str:
     """A portal session deep-linked to updating the payment method; recorded like every write.
 
     The case's last one is reused while it lives, so a burst of clicks is one Stripe session.
@@ -143,7 +227,7 @@ def portal_for(merchant: Merchant, case: RecoveryCase, nonce: str) -> str:
     try:
         url = gateway.portal_url(
             case.customer_id,
-            return_url=portal.return_url(merchant),
+            return_url=card_return_url(token),
             flow="payment_method_update",
             idempotency_key=key,
         )

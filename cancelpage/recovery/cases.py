@@ -26,13 +26,15 @@ from cancelpage.billing import (
     WebhookEvent,
     card_from_source,
     gateway_for,
+    id_of,
     invoice_view,
     subscription_view,
 )
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import events as merchant_events
 from cancelpage.merchants import portal
 from cancelpage.models import CancelSession, Merchant, RecoveryCase, StripeWrite, utcnow
-from cancelpage.recovery import emails, outbox
+from cancelpage.recovery import card_retry, emails, outbox, winback
 from cancelpage.vocabulary import ENDED_STATUSES, RUNNING_STATUSES
 
 # Our own cancel writes: a scheduled cancel seen within this window after one is ours.
@@ -102,6 +104,7 @@ def close(
     if amount_recovered is not None:
         case.amount_recovered = amount_recovered
     outbox.cancel_pending(case, reason)
+    merchant_events.case_closed(case)
 
 
 def open_cases_of(
@@ -172,11 +175,65 @@ def on_invoice_paid(merchant: Merchant, reader: Reader) -> str:
     invoice = reader.invoice()
     if invoice.status != "paid":
         return f"invoice {invoice.status}: not paid yet"
+    won = winback_redeemed_by(merchant, reader, invoice)
     case = find_case(merchant, "payment_failed", invoice.id)
     if case is None or case.status != "open":
-        return "no open case"
+        return f"{won} win-back case(s) redeemed" if won else "no open case"
     close(case, "recovered", "invoice paid", amount_recovered=invoice.amount_paid)
     return f"case {case.id} recovered"
+
+
+def retry_with_card(
+    merchant: Merchant, gateway: Gateway | None, customer_id: str, payment_method: str | None
+) -> list[card_retry.Retry]:
+    """Retry each open failed invoice of the customer with their new payment method."""
+    if not payment_method:
+        return []
+    retries = [
+        card_retry.retry(merchant, gateway, case, payment_method)
+        for case in card_retry.open_cases_of_customer(merchant, customer_id)
+    ]
+    for done in retries:
+        if done.result == "paid":
+            close(done.case, "recovered", "paid after card update", done.amount_paid)
+    return retries
+
+
+def on_payment_method_attached(merchant: Merchant, reader: Reader) -> str:
+    """A card added to a customer with an unpaid invoice: pay it with that card, now."""
+    method = reader.event.object
+    customer = id_of(method.get("customer"))
+    if customer is None:
+        return "not attached to a customer"
+    retries = retry_with_card(merchant, reader.gateway, customer, id_of(method.get("id")))
+    return card_retry.summary(retries)
+
+
+def on_customer_updated(merchant: Merchant, reader: Reader) -> str:
+    """A new default payment method: pay the customer's unpaid invoices with it, now."""
+    before = reader.event.previous_attributes.get("invoice_settings")
+    if not isinstance(before, dict) or "default_payment_method" not in before:
+        return "no new default payment method"
+    customer_id = str(reader.event.object.get("id"))
+    customer = reader.customer(customer_id)
+    settings = reader.event.object.get("invoice_settings") or {}
+    method = (
+        customer.default_payment_method
+        if customer is not None
+        else id_of(settings.get("default_payment_method"))
+    )
+    if method is None or method == id_of(before.get("default_payment_method")):
+        return "no new default payment method"
+    return card_retry.summary(retry_with_card(merchant, reader.gateway, customer_id, method))
+
+
+def winback_redeemed_by(merchant: Merchant, reader: Reader, invoice: InvoiceView) -> int:
+    """A paid invoice carrying a customer's win-back code: read its discounts only then."""
+    if not winback.has_open_codes(merchant, invoice.customer):
+        return 0
+    if reader.gateway is not None:
+        invoice = reader.gateway.read_invoice(invoice.id, with_discounts=True)
+    return close_redeemed(merchant, invoice.customer, invoice.promotion_codes)
 
 
 def on_invoice_given_up(merchant: Merchant, reader: Reader) -> str:
@@ -195,10 +252,47 @@ def on_subscription_deleted(merchant: Merchant, reader: Reader) -> str:
     """The subscription has ended (deletion is final): every open case for it is lost."""
     subscription_id = str(reader.event.object.get("id"))
     record_status(merchant, reader, subscription_id, "canceled")
-    cases = open_cases_of(merchant, subscription_id)
+    cases = [c for c in open_cases_of(merchant, subscription_id) if c.kind != winback.KIND]
     for case in cases:
         close(case, "lost", "subscription ended")
-    return f"{len(cases)} case(s) lost"
+    outcome = f"{len(cases)} case(s) lost"
+    note = schedule_winback(merchant, reader, subscription_id)
+    return outcome if note is None else f"{outcome}; {note}"
+
+
+def schedule_winback(merchant: Merchant, reader: Reader, subscription_id: str) -> str | None:
+    """Win-back after a customer-chosen end, when the merchant has it on (None: off)."""
+    if not merchant.winback:
+        return None
+    sub = reader.subscription(subscription_id)
+    refused = winback.why_not(merchant, sub)
+    if refused is not None or sub is None:
+        return refused
+    case, created = open_case(
+        merchant, winback.KIND, sub.id, customer_id=sub.customer, subscription_id=sub.id
+    )
+    if not created:
+        return f"win-back case {case.id} already {case.status}"
+    data, due, note = winback.email_for(merchant, reader.gateway, case, sub, reader.event.created)
+    _queue_email(merchant, case, emails.WINBACK, sub, data, due_at=due)
+    return note
+
+
+def close_redeemed(merchant: Merchant, customer_id: str, codes: tuple[str, ...]) -> int:
+    cases = winback.redeemed_cases(merchant, customer_id, codes)
+    for case in cases:
+        close(case, "recovered", "promotion code redeemed")
+    return len(cases)
+
+
+def on_discount_created(merchant: Merchant, reader: Reader) -> str:
+    """A customer used a promotion code: a win-back code counts as won back."""
+    discount = reader.event.object
+    code = id_of(discount.get("promotion_code"))
+    customer = id_of(discount.get("customer"))
+    if code is None or customer is None:
+        return "no promotion code"
+    return f"{close_redeemed(merchant, customer, (code,))} win-back case(s) redeemed"
 
 
 def record_status(merchant: Merchant, reader: Reader, subscription_id: str, status: str) -> None:
@@ -268,6 +362,7 @@ def _queue_email(
     kind: str,
     customer: SubscriptionView | CardOnFile,
     data: dict[str, Any],
+    due_at: datetime | None = None,
 ) -> None:
     """The case's one email of this kind, to the customer in their language."""
     outbox.queue(
@@ -279,6 +374,7 @@ def _queue_email(
         locale=emails.choose_locale(customer.preferred_locales, merchant),
         data=data,
         case=case,
+        due_at=due_at,
     )
 
 
@@ -375,6 +471,9 @@ HANDLERS: dict[str, Callable[[Merchant, Reader], str]] = {
     "customer.source.expiring": on_source_expiring,
     # Someone edited a portal configuration: note what drifted from cancelpage's own.
     "billing_portal.configuration.updated": portal.on_configuration_updated,
+    "payment_method.attached": on_payment_method_attached,
+    "customer.updated": on_customer_updated,
+    "customer.discount.created": on_discount_created,
 }
 
 

@@ -41,6 +41,7 @@ BODY_MAX = 5000
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # A dashboard user's reset link: sent through the outbox, rendered apart from recovery emails.
 PASSWORD_RESET = "password_reset"
+WINBACK = "winback"
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Long link headers must stay on one line: folding would encode List-Unsubscribe's URL into
 # RFC 2047 words that mail clients cannot follow. RFC 5322 allows 998 characters a line.
@@ -99,17 +100,32 @@ DEFAULT_COPY = {
         ),
         _l("Keep my subscription or see offers"),
     ),
+    "winback": Copy(
+        _l("We'd love to have you back at {merchant}"),
+        _l(
+            "Your {merchant} subscription has ended. If you'd like to come back, your account "
+            "is ready for you, and it only takes a minute to start again."
+        ),
+        _l("Come back"),
+    ),
 }
 # The placeholders each family may use (a merchant's copy is checked against these).
 PLACEHOLDERS = {
     "dunning": ("merchant", "amount"),
     "card_expiring": ("merchant", "card", "last4", "month"),
     "save": ("merchant", "date"),
+    "winback": ("merchant", "code", "expires"),
 }
 SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "dunning": {"amount": 2900, "currency": "usd", "final": False, "due_since": 1_772_528_400},
     "card_expiring": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
     "save": {"ends_at": 1_924_992_000},
+    "winback": {
+        "url": "https://example.com/resubscribe",
+        "promotion_code": "promo_sample",
+        "code": "COMEBACK-7Q2X",
+        "code_expires_at": 1_924_992_000,
+    },
 }
 
 
@@ -171,7 +187,7 @@ def set_dunning_days(merchant: Merchant, days: list[int]) -> None:
 def email_kinds(merchant: Merchant) -> list[str]:
     """Every kind of email this merchant sends (each can have its own subject and body)."""
     steps = [f"dunning_{n}" for n in range(1, len(dunning_days(merchant)) + 1)]
-    return [*steps, "card_expiring", "save"]
+    return [*steps, "card_expiring", "save", WINBACK]
 
 
 def default_copy(kind: str, *, final: bool = False) -> Copy:
@@ -320,6 +336,10 @@ def placeholder_values(merchant: Merchant, kind: str, data: Mapping[str, Any]) -
     elif group == "save":
         ends = datetime.fromtimestamp(int(data.get("ends_at") or 0), UTC)
         values["date"] = str(format_date(ends, "long"))
+    elif group == WINBACK:
+        values["code"] = str(data.get("code") or "")
+        expires = datetime.fromtimestamp(int(data.get("code_expires_at") or 0), UTC)
+        values["expires"] = str(format_date(expires, "long")) if values["code"] else ""
     return values
 
 
@@ -365,6 +385,8 @@ def base_url() -> str:
 
 def action_url(merchant: Merchant, row: OutboxEmail, case: RecoveryCase | None) -> str:
     """The button's link, signed now (hosts from PUBLIC_BASE_URL, never a request's Host)."""
+    if row.kind == WINBACK and not row.data.get("test"):
+        return str(row.data["url"])  # the merchant's own resubscribe page
     if case is None:  # a test email: the button shows what a real one would do
         return base_url() + "/email/test-link"
     purpose = "save" if case.kind == "cancel_intent" else "card_update"

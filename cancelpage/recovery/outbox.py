@@ -23,6 +23,7 @@ from flask import current_app
 
 from cancelpage import addresses, i18n
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import events as merchant_events
 from cancelpage.merchants import accounts
 from cancelpage.models import (
     EmailCopy,
@@ -31,6 +32,7 @@ from cancelpage.models import (
     OutboxEmail,
     PasswordResetRequest,
     RecoveryCase,
+    WebhookDelivery,
     utcnow,
 )
 from cancelpage.recovery import emails
@@ -38,6 +40,8 @@ from cancelpage.recovery import emails
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# Rows that are claimed, leased and retried the same way: emails, and merchant webhook deliveries.
+Queued = type[OutboxEmail] | type[WebhookDelivery]
 BACKOFF_CAP = timedelta(hours=6)
 
 
@@ -230,15 +234,17 @@ def _send_now(row: OutboxEmail) -> OutboxEmail:
 # ---- claiming --------------------------------------------------------------------------------
 
 
-def _due(until: datetime, now: datetime) -> sa.ColumnElement[bool]:
+def _due(until: datetime, now: datetime, model: Queued) -> sa.ColumnElement[bool]:
     """What _pick selects, as one condition (checked again when the rows are claimed)."""
     return sa.or_(
-        sa.and_(OutboxEmail.status == "pending", OutboxEmail.due_at <= until),
-        sa.and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < now),
+        sa.and_(model.status == "pending", model.due_at <= until),
+        sa.and_(model.status == "sending", model.claimed_until < now),
     )
 
 
-def _pick(batch_size: int, until: datetime, now: datetime, only_ids: list[int] | None) -> list[int]:
+def _pick(
+    batch_size: int, until: datetime, now: datetime, only_ids: list[int] | None, model: Queued
+) -> list[int]:
     """Up to ``batch_size`` due row ids, oldest first: claims whose worker died, then pending.
 
     Two queries, not one with OR: each follows the (status, due_at) index and stops after
@@ -246,18 +252,14 @@ def _pick(batch_size: int, until: datetime, now: datetime, only_ids: list[int] |
     """
     picks = [
         # A claim whose worker died: take it over once its lease has run out.
-        sa.select(OutboxEmail.id).where(
-            OutboxEmail.status == "sending", OutboxEmail.claimed_until < now
-        ),
-        sa.select(OutboxEmail.id).where(
-            OutboxEmail.status == "pending", OutboxEmail.due_at <= until
-        ),
+        sa.select(model.id).where(model.status == "sending", model.claimed_until < now),
+        sa.select(model.id).where(model.status == "pending", model.due_at <= until),
     ]
     ids: list[int] = []
     for pick in picks:
         if only_ids is not None:
-            pick = pick.where(OutboxEmail.id.in_(only_ids))
-        pick = pick.order_by(OutboxEmail.due_at, OutboxEmail.id).limit(batch_size - len(ids))
+            pick = pick.where(model.id.in_(only_ids))
+        pick = pick.order_by(model.due_at, model.id).limit(batch_size - len(ids))
         if db.engine.dialect.name == "postgresql":
             # Rows another worker is claiming are skipped, not waited for. (A separate SELECT,
             # not a subquery of the UPDATE: PostgreSQL may rescan such a subquery and exceed
@@ -269,18 +271,24 @@ def _pick(batch_size: int, until: datetime, now: datetime, only_ids: list[int] |
     return ids
 
 
-def claim(batch_size: int, until: datetime, only_ids: Iterable[int] | None = None) -> str | None:
-    """Claim up to ``batch_size`` due rows for this worker; returns the claim token."""
+def claim(
+    batch_size: int,
+    until: datetime,
+    only_ids: Iterable[int] | None = None,
+    model: Queued = OutboxEmail,
+) -> str | None:
+    """Claim up to ``batch_size`` due rows of ``model`` (emails, or webhook deliveries) for this
+    worker; returns the claim token."""
     now = utcnow()
-    due = _due(until, now)
+    due = _due(until, now, model)
     wanted = list(only_ids) if only_ids is not None else None
     token = secrets.token_hex(16)
-    while ids := _pick(batch_size, until, now, wanted):
+    while ids := _pick(batch_size, until, now, wanted, model):
         claimed = db.session.execute(
-            sa.update(OutboxEmail)
+            sa.update(model)
             # Checked again at the write: on SQLite another worker may have taken a row since,
             # in which case we look again rather than stop.
-            .where(OutboxEmail.id.in_(ids), due)
+            .where(model.id.in_(ids), due)
             .values(status="sending", claim_token=token, claimed_until=now + LEASE)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -291,37 +299,35 @@ def claim(batch_size: int, until: datetime, only_ids: Iterable[int] | None = Non
     return None
 
 
-def _refresh_lease(token: str) -> set[int]:
+def _refresh_lease(token: str, model: Queued = OutboxEmail) -> set[int]:
     """Extend the lease on the rows this claim still holds, and say which those are."""
     db.session.execute(
-        sa.update(OutboxEmail)
-        .where(OutboxEmail.claim_token == token, OutboxEmail.status == "sending")
+        sa.update(model)
+        .where(model.claim_token == token, model.status == "sending")
         .values(claimed_until=utcnow() + LEASE)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return set(
         db.session.scalars(
-            sa.select(OutboxEmail.id).where(
-                OutboxEmail.claim_token == token, OutboxEmail.status == "sending"
-            )
+            sa.select(model.id).where(model.claim_token == token, model.status == "sending")
         )
     )
 
 
-def _finish(row_id: int, token: str, **values: Any) -> None:
+def finish(row_id: int, token: str, model: Queued = OutboxEmail, **values: Any) -> None:
     """Record a row's outcome, only if this worker still holds its claim."""
     db.session.execute(
-        sa.update(OutboxEmail)
-        .where(OutboxEmail.id == row_id, OutboxEmail.claim_token == token)
+        sa.update(model)
+        .where(model.id == row_id, model.claim_token == token)
         .values(claim_token=None, claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
 
-def backoff(attempts: int) -> timedelta:
-    base = float(current_app.config.get("MAIL_RETRY_BASE_SECONDS", 60))
+def backoff(attempts: int, setting: str = "MAIL_RETRY_BASE_SECONDS") -> timedelta:
+    base = float(current_app.config.get(setting, 60))
     return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), BACKOFF_CAP)
 
 
@@ -455,21 +461,21 @@ def _deliver(
     address = (row.to_address or "").lower()
     requested = row.data.get("test") or row.kind == emails.PASSWORD_RESET
     if (merchant.id, address) in context.suppressed and not requested:
-        _finish(row.id, token, status="suppressed")
+        finish(row.id, token, status="suppressed")
         result.suppressed += 1
         return True
     if case is not None:
         # Read now, not when the batch was loaded: an invoice paid a moment ago stops its email.
         status = db.session.scalar(sa.select(RecoveryCase.status).where(RecoveryCase.id == case.id))
         if status != "open":
-            _finish(row.id, token, status="canceled", last_error=f"case {status}")
+            finish(row.id, token, status="canceled", last_error=f"case {status}")
             result.canceled += 1
             return True
     try:
         message = _message(row, merchant, case, context)
     except Exception as exc:  # one unrenderable row must not block the queue behind it
         log.exception("outbox email %s cannot be rendered", row.id)
-        _finish(row.id, token, status="dead", last_error=f"cannot render: {type(exc).__name__}")
+        finish(row.id, token, status="dead", last_error=f"cannot render: {type(exc).__name__}")
         result.dead += 1
         return True
     attempts = row.attempts + 1
@@ -481,16 +487,16 @@ def _deliver(
         log.warning("outbox email %s not sent (attempt %s): %s", row.id, attempts, error)
         max_attempts = int(current_app.config.get("MAIL_MAX_ATTEMPTS", 12))
         if exc.permanent or attempts >= max_attempts:
-            _finish(row.id, token, status="dead", attempts=attempts, last_error=error)
+            finish(row.id, token, status="dead", attempts=attempts, last_error=error)
             result.dead += 1
         else:
             due = utcnow() + backoff(attempts)
-            _finish(
-                row.id, token, status="pending", attempts=attempts, last_error=error, due_at=due
-            )
+            finish(row.id, token, status="pending", attempts=attempts, last_error=error, due_at=due)
             result.failed += 1
         return not isinstance(exc, emails.TransportUnavailable)
-    _finish(
+    if row.kind == emails.WINBACK:
+        merchant_events.winback_sent(row)  # committed with the row's "sent", once
+    finish(
         row.id,
         token,
         status="sent",

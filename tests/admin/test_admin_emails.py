@@ -442,6 +442,9 @@ def test_the_stripe_page_gives_the_webhook_url_from_configuration(
         "customer.subscription.updated",
         "customer.source.expiring",
         "billing_portal.configuration.updated",
+        "payment_method.attached",
+        "customer.updated",
+        "customer.discount.created",
     ]
     assert "None yet." in page  # no signing secret saved yet
 

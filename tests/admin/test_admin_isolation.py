@@ -17,6 +17,7 @@ from cancelpage import billing, create_app
 from cancelpage.admin.common import PUBLIC_ENDPOINTS
 from cancelpage.billing import RecordingHTTPClient
 from cancelpage.extensions import db
+from cancelpage.merchant_webhooks import endpoints, events
 from cancelpage.merchants import api_keys, flow_drafts
 from cancelpage.merchants.store import by_slug, create_merchant
 from cancelpage.models import (
@@ -26,9 +27,11 @@ from cancelpage.models import (
     FlowVersion,
     Merchant,
     MerchantUser,
+    MerchantWebhookEndpoint,
     OutboxEmail,
     RecoveryCase,
     RevenueScan,
+    WebhookDelivery,
     utcnow,
 )
 from cancelpage.recovery import emails, outbox
@@ -105,6 +108,8 @@ def test_every_admin_route_is_covered() -> None:
         "row_id",
         "experiment_id",
         "scan_id",
+        "endpoint_id",
+        "delivery_id",
     }
     assert len(ROUTES) >= 40
     assert {"analytics.dashboard", "analytics.export_dunning"} <= {
@@ -170,8 +175,13 @@ def beta(app: Flask, merchant: Any) -> dict[str, Any]:
             finished_at=utcnow(),
         )
         db.session.add(scan)
+        endpoint, _ = endpoints.add_endpoint(b, "https://93.184.215.14/beta-hooks")
+        (sent,) = events.emit(b.id, "recovery.lost", "recovery:b", {"case": case.id})
+        sent.status = "dead"
         db.session.commit()
         ids = {
+            "endpoint_id": endpoint.id,
+            "delivery_id": sent.id,
             "key_id": key.id,
             "version_id": version.id,
             "prefix": key.prefix,
@@ -222,7 +232,15 @@ def snapshot(app: Flask) -> Any:
                 RevenueScan.merchant_id == b.id
             )
         ).all()
-        return row, users, keys, versions, sessions, cases, copies, mail, scans
+        hooks = db.session.execute(
+            sa.select(
+                MerchantWebhookEndpoint.url,
+                MerchantWebhookEndpoint.enabled,
+                WebhookDelivery.status,
+                WebhookDelivery.attempts,
+            ).join(WebhookDelivery, WebhookDelivery.endpoint_id == MerchantWebhookEndpoint.id)
+        ).all()
+        return row, users, keys, versions, sessions, cases, copies, mail, scans, hooks
 
 
 def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
@@ -237,6 +255,8 @@ def url_of(app: Flask, rule: Any, beta: dict[str, Any]) -> str:
         "row_id": beta["row_id"],
         "experiment_id": "b_experiment",
         "scan_id": beta["scan_id"],
+        "endpoint_id": beta["endpoint_id"],
+        "delivery_id": beta["delivery_id"],
     }
     with app.test_request_context():
         return url_for(rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})

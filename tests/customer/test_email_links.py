@@ -89,7 +89,7 @@ def test_posting_hands_off_to_the_portal(
     assert request.method == "post"
     assert request.params == {
         "customer": ss.CUSTOMER_ID,
-        "return_url": "http://cancel.test/card/done/live",
+        "return_url": f"http://cancel.test/card/{token}/return",
         "flow_data[type]": "payment_method_update",
     }
     assert request.idempotency_key
@@ -190,7 +190,8 @@ def test_preview_merchants_get_a_preview_portal(app: Flask, client: FlaskClient)
     response = client.post(f"/card/{token}", data={"nonce": "x"})
     assert response.status_code == 303
     assert response.headers["Location"].startswith("https://billing.stripe.com/p/session/preview_")
-    assert "shop.example/account" in str(
+    # Back from the portal to the page that says what happened to the payment.
+    assert f"http://cancel.test/card/{token}/return" in str(
         db_value(app, sa.select(StripeWrite.requests).where(StripeWrite.preview.is_(True)))
     )
 

@@ -91,6 +91,7 @@ def test_every_kind_renders_in_both_formats(app: Flask, merchant: Merchant) -> N
             "dunning_4",
             "card_expiring",
             "save",
+            "winback",
         ]
         subjects = {kind: emails.preview(acme(app), kind).subject for kind in kinds}
         rendered = emails.preview(acme(app), "dunning_4")

@@ -1002,6 +1002,7 @@ class StripeEmulator:
                 "currency": currency,
                 "customer": customer,
                 "customer_email": email,
+                "discounts": [],
                 "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_emu/{invoice_id}",
                 "livemode": False,
                 "parent": {
