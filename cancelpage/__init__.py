@@ -21,6 +21,10 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Application factory: config -> extensions -> blueprints -> CLI."""
     app = Flask(__name__, instance_relative_config=True)
+    # Ids in paths fit the database's integers: a longer number is a 404, never an overflow.
+    from cancelpage.web.rendering import DatabaseId
+
+    app.url_map.converters["int"] = DatabaseId
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, test_config)
     register_extensions(app)

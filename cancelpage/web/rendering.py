@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, make_response, redirect, render_template
 from htmx_flask import request
 from jinja2_fragments.flask import render_block
+from werkzeug.routing import IntegerConverter, Map
 
 
 def wants_fragment() -> bool:
@@ -35,3 +36,11 @@ def see_other(url: str) -> Response:
         response = redirect(url, 303)
     response.vary.add("HX-Request")
     return response
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in every route: at most a signed 64-bit integer, the largest id either
+    database stores (SQLite refuses a larger parameter with OverflowError)."""
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=2**63 - 1)

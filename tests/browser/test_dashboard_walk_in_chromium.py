@@ -103,6 +103,8 @@ def test_a_merchants_first_hour(
 
     # The draft previewed for two segments: different offers, and the rule that decided.
     preview = page.locator("#draft-preview")
+    # The save refreshes the preview (its form too): fill it only once that refresh is in.
+    expect(preview).to_contain_text("Big spenders")
     for mrr, rule_line, offer in (
         ("9900", "Rule 1 “Big spenders” decides.", "half"),
         ("900", "Rule 2 “Price-sensitive” decides.", "discount_25_3m"),
