@@ -116,6 +116,11 @@ def claim(session: CancelSession) -> bool:
     return taken
 
 
+def in_flight(session: CancelSession) -> bool:
+    """Another request holds the claim: a write of this session is being sent right now."""
+    return session.busy_until is not None and session.busy_until > utcnow()
+
+
 def _clear_claim(session_id: int) -> None:
     db.session.execute(
         sa.update(CancelSession)

@@ -204,6 +204,8 @@ def render_current(
     ctx["retryable"] = isinstance(failure, BillingError) and not failure.final_answer
     pending = cancel_sessions.open_intent(session) if session.outcome is None else None
     if pending is not None:
+        if cancel_sessions.in_flight(session):  # another tab's request is sending it now
+            return render("cancel/busy.html", "step", **ctx)
         intent = cancel_sessions.Intent.of(pending)
         ctx["pending"] = intent
         ctx["pending_offer"] = ctx["flow"].offers.get(intent.offer or "")

@@ -39,8 +39,8 @@ def see_other(url: str) -> Response:
 
 
 class DatabaseId(IntegerConverter):
-    """``<int:...>`` in every route: at most a signed 64-bit integer, the largest id either
-    database stores (SQLite refuses a larger parameter with OverflowError)."""
+    """``<int:...>`` in every route: at most the largest id an INTEGER column holds on both
+    databases (PostgreSQL's is 32-bit; SQLite refuses a parameter over 64 bits outright)."""
 
     def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None) -> None:
-        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=2**63 - 1)
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=2**31 - 1)
