@@ -76,6 +76,9 @@ class Defaults:
     WEBHOOK_TIMEOUT = 5
     WEBHOOK_RETRY_BASE_SECONDS = 30
     WEBHOOK_MAX_ATTEMPTS = 12
+    # Stored Stripe events (recovery/inbox.py): backoff base and attempts before one is dead.
+    STRIPE_EVENT_RETRY_BASE_SECONDS = 30
+    STRIPE_EVENT_MAX_ATTEMPTS = 12
 
 
 class UnsafeConfig(RuntimeError):

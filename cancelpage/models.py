@@ -295,10 +295,14 @@ class StripeCoupon(db.Model):
 
 
 class StripeEvent(db.Model):
-    """A Stripe event acted on once: stored in the same transaction as its effect."""
+    """A verified Stripe event: stored raw when it arrives (the webhook request's one write), its
+    effect applied once by the worker, which claims due rows like outbox rows."""
 
     __tablename__ = "stripe_event"
-    __table_args__ = (sa.UniqueConstraint("merchant_id", "event_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "event_id"),
+        sa.Index("ix_stripe_event_due", "status", "due_at"),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
@@ -306,8 +310,19 @@ class StripeEvent(db.Model):
     type: so.Mapped[str] = so.mapped_column(sa.String(100))
     object_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     created: so.Mapped[int]  # Stripe's timestamp; never used for ordering decisions
-    outcome: so.Mapped[str] = so.mapped_column(sa.String(200))
+    # The body exactly as Stripe signed it (None on events stored before the worker ran them).
+    payload: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # received | processing | processed | ignored | failed (retried at due_at) | dead
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="received")
+    due_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    claim_token: so.Mapped[str | None] = so.mapped_column(sa.String(32), index=True)
+    claimed_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # What the handler did, once it ran.
+    outcome: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    processed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
 
 class RecoveryCase(db.Model):

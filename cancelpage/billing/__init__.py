@@ -54,7 +54,7 @@ from cancelpage.billing.values import (
     invoice_view,
     subscription_view,
 )
-from cancelpage.billing.webhooks import WebhookEvent, verify_webhook
+from cancelpage.billing.webhooks import WebhookEvent, parse_event, verify_webhook
 
 __all__ = [
     "API_VERSION",
@@ -92,6 +92,7 @@ __all__ = [
     "id_of",
     "in_place",
     "invoice_view",
+    "parse_event",
     "subscription_view",
     "verify_webhook",
 ]

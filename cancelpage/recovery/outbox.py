@@ -32,6 +32,7 @@ from cancelpage.models import (
     OutboxEmail,
     PasswordResetRequest,
     RecoveryCase,
+    StripeEvent,
     WebhookDelivery,
     utcnow,
 )
@@ -40,8 +41,9 @@ from cancelpage.recovery import emails
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
-# Rows that are claimed, leased and retried the same way: emails, and merchant webhook deliveries.
-Queued = type[OutboxEmail] | type[WebhookDelivery]
+# Rows that are claimed, leased and retried the same way: emails, merchant webhook deliveries and
+# the Stripe events whose effects the worker applies.
+Queued = type[OutboxEmail] | type[WebhookDelivery] | type[StripeEvent]
 BACKOFF_CAP = timedelta(hours=6)
 
 
@@ -234,11 +236,21 @@ def _send_now(row: OutboxEmail) -> OutboxEmail:
 # ---- claiming --------------------------------------------------------------------------------
 
 
+def waiting(model: Queued) -> tuple[str, ...]:
+    """The statuses of rows that wait for their due time (a Stripe event: new, or to retry)."""
+    return ("received", "failed") if model is StripeEvent else ("pending",)
+
+
+def claimed_status(model: Queued) -> str:
+    """The status of a row a worker holds."""
+    return "processing" if model is StripeEvent else "sending"
+
+
 def _due(until: datetime, now: datetime, model: Queued) -> sa.ColumnElement[bool]:
     """What _pick selects, as one condition (checked again when the rows are claimed)."""
     return sa.or_(
-        sa.and_(model.status == "pending", model.due_at <= until),
-        sa.and_(model.status == "sending", model.claimed_until < now),
+        sa.and_(model.status.in_(waiting(model)), model.due_at <= until),
+        sa.and_(model.status == claimed_status(model), model.claimed_until < now),
     )
 
 
@@ -247,13 +259,16 @@ def _pick(
 ) -> list[int]:
     """Up to ``batch_size`` due row ids, oldest first: claims whose worker died, then pending.
 
-    Two queries, not one with OR: each follows the (status, due_at) index and stops after
-    ``batch_size`` rows, where the OR made the database sort every due row for each batch.
+    One query per status, not one with OR: each follows the (status, due_at) index and stops
+    after ``batch_size`` rows, where the OR made the database sort every due row for each batch.
     """
     picks = [
         # A claim whose worker died: take it over once its lease has run out.
-        sa.select(model.id).where(model.status == "sending", model.claimed_until < now),
-        sa.select(model.id).where(model.status == "pending", model.due_at <= until),
+        sa.select(model.id).where(model.status == claimed_status(model), model.claimed_until < now),
+        *(
+            sa.select(model.id).where(model.status == status, model.due_at <= until)
+            for status in waiting(model)
+        ),
     ]
     ids: list[int] = []
     for pick in picks:
@@ -289,7 +304,7 @@ def claim(
             # Checked again at the write: on SQLite another worker may have taken a row since,
             # in which case we look again rather than stop.
             .where(model.id.in_(ids), due)
-            .values(status="sending", claim_token=token, claimed_until=now + LEASE)
+            .values(status=claimed_status(model), claim_token=token, claimed_until=now + LEASE)
             .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
@@ -299,18 +314,20 @@ def claim(
     return None
 
 
-def _refresh_lease(token: str, model: Queued = OutboxEmail) -> set[int]:
+def refresh_lease(token: str, model: Queued = OutboxEmail) -> set[int]:
     """Extend the lease on the rows this claim still holds, and say which those are."""
     db.session.execute(
         sa.update(model)
-        .where(model.claim_token == token, model.status == "sending")
+        .where(model.claim_token == token, model.status == claimed_status(model))
         .values(claimed_until=utcnow() + LEASE)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return set(
         db.session.scalars(
-            sa.select(model.id).where(model.claim_token == token, model.status == "sending")
+            sa.select(model.id).where(
+                model.claim_token == token, model.status == claimed_status(model)
+            )
         )
     )
 
@@ -416,7 +433,7 @@ def _deliver_batch(token: str, transport: emails.SMTPTransport, result: DrainRes
     held = {r.id for r in rows}
     for index, row in enumerate(rows):
         if utcnow() - refreshed_at > LEASE / 3:
-            held, refreshed_at = _refresh_lease(token), utcnow()
+            held, refreshed_at = refresh_lease(token), utcnow()
         if row.id not in held:
             continue  # lease lost (this worker stalled) and another worker took the row
         if not _deliver(row, token, transport, context, result):

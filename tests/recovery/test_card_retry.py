@@ -90,13 +90,13 @@ def test_failed_then_card_updated_then_paid_with_exactly_one_pay_call(
     new = emu.add_payment_method(customer=failed["customer"], last4="0077")
     attach = attached(emu, new)
     response = post(client, attach)
-    assert response.json["outcome"] == f"case {the_case(app).id} paid"
+    assert response.outcome == f"case {the_case(app).id} paid"
     # The same card announced again, and as the new default: no second charge.
-    assert post(client, attach).json["outcome"] == "duplicate: already processed"
+    assert post(client, attach).outcome == "duplicate: already received"
     response = post(client, default_changed(emu, failed["customer"], failed["old_card"], new))
-    assert response.json["outcome"] == "no open failed invoice"
+    assert response.outcome == "no open failed invoice"
     paid = emu.invoice(failed["invoice"])
-    assert post(client, event("invoice.paid", paid)).json["outcome"] == "no open case"
+    assert post(client, event("invoice.paid", paid)).outcome == "no open case"
 
     [call] = pay_calls(emu)
     assert call.path == f"/v1/invoices/{failed['invoice']}/pay"
@@ -126,13 +126,13 @@ def test_a_declined_retry_keeps_the_case_and_its_emails(
 ) -> None:
     bad = emu.add_payment_method(customer=failed["customer"], last4="0002")
     emu.declining_payment_methods.add(bad)
-    assert post(client, attached(emu, bad)).json["outcome"].endswith("declined")
+    assert post(client, attached(emu, bad)).outcome.endswith("declined")
     assert the_case(app).status == "open"
     assert pending_emails(app) == 4
     # That card again: not charged again. Another card: one more try, which works.
-    assert post(client, attached(emu, bad)).json["outcome"].endswith("already")
+    assert post(client, attached(emu, bad)).outcome.endswith("already")
     good = emu.add_payment_method(customer=failed["customer"], last4="4444")
-    assert post(client, attached(emu, good)).json["outcome"].endswith("paid")
+    assert post(client, attached(emu, good)).outcome.endswith("paid")
     calls = pay_calls(emu)
     assert [c.params["payment_method"] for c in calls] == [bad, good]
     assert len({c.idempotency_key for c in calls}) == 2
@@ -144,7 +144,7 @@ def test_a_new_default_payment_method_retries_at_once(
 ) -> None:
     new = emu.add_payment_method(customer=failed["customer"])
     body = default_changed(emu, failed["customer"], failed["old_card"], new)
-    assert post(client, body).json["outcome"].endswith("paid")
+    assert post(client, body).outcome.endswith("paid")
     assert [c.params["payment_method"] for c in pay_calls(emu)] == [new]
 
 
@@ -157,7 +157,7 @@ def test_an_unrelated_customer_update_charges_nothing(
         customer,
         data={"object": customer, "previous_attributes": {"name": "J"}},
     )
-    assert post(client, body).json["outcome"] == "no new default payment method"
+    assert post(client, body).outcome == "no new default payment method"
     assert pay_calls(emu) == []
 
 

@@ -113,7 +113,7 @@ def test_first_email_goes_out_in_one_pass_and_paid_stops_the_rest(
     assert message["Subject"] == "Your payment to Live Co didn't go through"
     fake_stripe.invoices[INVOICE_ID] = paid_invoice()
     paid = post(client, event("invoice.paid", paid_invoice()))
-    assert paid.json["outcome"].endswith("recovered")
+    assert paid.outcome.endswith("recovered")
     [case] = cases(app)
     assert (case.status, case.amount_recovered, case.close_reason) == (
         "recovered",
@@ -158,7 +158,7 @@ def test_a_new_subscriptions_first_payment_is_not_chased(
 ) -> None:
     fake_stripe.subscriptions[ss.SUB_ID]["status"] = "incomplete"
     response = post(client, event("invoice.payment_failed", invoice()))
-    assert "still signing up" in response.json["outcome"]
+    assert "still signing up" in response.outcome
     assert cases(app) == []
 
 
@@ -230,8 +230,8 @@ def test_a_cancel_made_elsewhere_gets_one_save_email(
     fake_stripe.subscriptions[ss.SUB_ID] = scheduled()
     first = post(client, cancel_event())
     again = post(client, cancel_event())  # another event about the same cancellation
-    assert first.json["outcome"].endswith("save email queued")
-    assert again.json["outcome"].endswith("already open")
+    assert first.outcome.endswith("save email queued")
+    assert again.outcome.endswith("already open")
     [case] = cases(app)
     assert (case.kind, case.ref) == ("cancel_intent", f"{ss.SUB_ID}:{ss.PERIOD_END}")
     [row] = emails_of(app)
@@ -251,7 +251,7 @@ def test_unrelated_updates_send_nothing(
         scheduled(),
         data={"object": scheduled(), "previous_attributes": {"metadata": {"plan": "old"}}},
     )
-    assert post(client, body).json["outcome"] == "no change to the cancellation"
+    assert post(client, body).outcome == "no change to the cancellation"
     assert cases(app) == []
     assert stripe_stub.requests == []
 
@@ -261,7 +261,7 @@ def test_a_cancel_undone_before_the_event_arrived_sends_nothing(
 ) -> None:
     """The event says 'scheduled'; Stripe says it no longer is."""
     response = post(client, cancel_event())
-    assert response.json["outcome"] == "not scheduled to cancel; 0 case(s) kept"
+    assert response.outcome == "not scheduled to cancel; 0 case(s) kept"
     assert cases(app) == []
     assert emails_of(app) == []
 
@@ -280,7 +280,7 @@ def test_our_own_cancel_sends_no_save_email(
         [write] = db.session.scalars(sa.select(StripeWrite)).all()
         assert (write.operation, write.status) == ("cancel_at_period_end", "succeeded")
     response = post(client, cancel_event())
-    assert response.json["outcome"] == "scheduled by a cancelpage session: no save email"
+    assert response.outcome == "scheduled by a cancelpage session: no save email"
     assert cases(app) == []
     assert emails_of(app) == []
 
@@ -313,7 +313,7 @@ def test_an_old_own_cancel_does_not_hide_a_new_one(
             )
         )
         db.session.commit()
-    assert post(client, cancel_event()).json["outcome"].endswith("save email queued")
+    assert post(client, cancel_event()).outcome.endswith("save email queued")
 
 
 def test_the_save_link_lets_the_customer_keep_the_subscription(
@@ -348,7 +348,7 @@ def test_the_save_link_lets_the_customer_keep_the_subscription(
         ss.subscription(),
         data={"object": ss.subscription(), "previous_attributes": {"cancel_at_period_end": True}},
     )
-    assert post(client, body).json["outcome"] == "not scheduled to cancel; 1 case(s) kept"
+    assert post(client, body).outcome == "not scheduled to cancel; 1 case(s) kept"
     assert [(c.status, c.close_reason) for c in cases(app)] == [("kept", "cancel undone")]
 
 
@@ -371,7 +371,7 @@ def test_source_expiring_queues_one_pre_expiry_email(
 ) -> None:
     first = post(client, event("customer.source.expiring", card()))
     again = post(client, event("customer.source.expiring", card()))
-    assert (first.json["outcome"], again.json["outcome"]) == (
+    assert (first.outcome, again.outcome) == (
         "card email queued",
         "card email exists",
     )
@@ -390,7 +390,7 @@ def test_source_expiring_for_a_customer_without_subscription_sends_nothing(
 ) -> None:
     fake_stripe.subscriptions[ss.SUB_ID]["status"] = "canceled"
     response = post(client, event("customer.source.expiring", card()))
-    assert response.json["outcome"] == "no running subscription"
+    assert response.outcome == "no running subscription"
     assert emails_of(app) == []
 
 

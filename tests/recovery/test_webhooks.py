@@ -1,9 +1,11 @@
-"""The Stripe webhook endpoint: verification, exactly-once storage, order independence."""
+"""The Stripe webhook endpoint and the worker that applies its events: verification, exactly-once
+storage and effect, retries, order independence."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,11 +14,21 @@ import stripe
 from flask import Flask
 from flask.testing import FlaskClient
 from support import stripe_support as ss
-from support.recovery_support import INVOICE_ID, FakeStripe, event, invoice, paid_invoice, post
+from support.recovery_support import (
+    INVOICE_ID,
+    FakeStripe,
+    drain_events,
+    event,
+    invoice,
+    paid_invoice,
+    post,
+    post_only,
+)
 
 from cancelpage.extensions import db
 from cancelpage.merchants.store import by_slug
-from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent
+from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent, utcnow
+from cancelpage.recovery import inbox
 
 pytestmark = pytest.mark.usefixtures("hooked")
 
@@ -183,10 +195,8 @@ def test_same_event_three_times_has_one_effect(
     body = failed_event()
     answers = [post(client, body) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
-    assert answers[0].json["outcome"].endswith("opened, 4 emails scheduled")
-    assert (
-        answers[1].json["outcome"] == answers[2].json["outcome"] == ("duplicate: already processed")
-    )
+    assert answers[0].outcome.endswith("opened, 4 emails scheduled")
+    assert answers[1].outcome == answers[2].outcome == "duplicate: already received"
     assert counts(app) == (1, 1, 4)
     # Only the first delivery re-read Stripe (invoice, then subscription).
     assert [r.path for r in stripe_stub.requests] == [
@@ -202,7 +212,7 @@ def test_another_event_for_the_same_invoice_adds_nothing(
     post(client, failed_event())
     second = post(client, event("invoice.payment_failed", invoice(attempt_count=2)))
     assert second.status_code == 200
-    assert "already open" in second.json["outcome"]
+    assert "already open" in second.outcome
     assert counts(app) == (2, 1, 4)
 
 
@@ -237,7 +247,7 @@ def test_a_database_failure_answers_5xx_and_the_retry_works(
 
     with monkeypatch.context() as patch:
         patch.setattr(db.session, "commit", broken_commit)
-        failed = post(client, body)
+        failed = post_only(client, body)
     assert failed.status_code == 500
     assert failed.json == {"received": False, "outcome": "not stored; please retry"}
     assert counts(app) == (0, 0, 0)
@@ -246,16 +256,68 @@ def test_a_database_failure_answers_5xx_and_the_retry_works(
     assert counts(app) == (1, 1, 4)
 
 
-def test_stripe_unavailable_answers_503_and_stores_nothing(
-    app: Flask, client: FlaskClient, fake_stripe: FakeStripe
+def make_due(app: Flask) -> None:
+    """Time passes: every event waiting for a retry is due now."""
+    with app.app_context():
+        db.session.execute(sa.update(StripeEvent).values(due_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+
+
+def stored_event(app: Flask, body: dict[str, Any]) -> StripeEvent:
+    with app.app_context():
+        row = db.session.scalars(
+            sa.select(StripeEvent).where(StripeEvent.event_id == body["id"])
+        ).one()
+        db.session.expunge(row)
+        return row
+
+
+def test_stripe_down_then_up_retries_later_with_one_effect(
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe, stripe_stub: Any
 ) -> None:
     body = failed_event()
     fake_stripe.down = True
+    before = utcnow()
     response = post(client, body)
-    assert response.status_code == 503
-    assert counts(app) == (0, 0, 0)
+    assert response.status_code == 200  # acknowledged: the worker retries, not Stripe
+    assert counts(app) == (1, 0, 0)
+    waiting = stored_event(app, body)
+    assert (waiting.status, waiting.attempts, waiting.outcome) == ("failed", 1, None)
+    assert waiting.last_error is not None and waiting.last_error.startswith("Stripe: ")
+    assert waiting.due_at >= before + timedelta(seconds=30)  # STRIPE_EVENT_RETRY_BASE_SECONDS
     fake_stripe.down = False
-    assert post(client, body).status_code == 200
+    assert drain_events(app).handled == 0  # not due yet
+    make_due(app)
+    assert drain_events(app).processed == 1
+    assert counts(app) == (1, 1, 4)
+    done = stored_event(app, body)
+    assert (done.status, done.attempts, done.last_error) == ("processed", 2, None)
+    assert done.outcome is not None and done.outcome.endswith("opened, 4 emails scheduled")
+    make_due(app)
+    assert drain_events(app).handled == 0  # processed events are never run again
+    assert counts(app) == (1, 1, 4)
+
+
+def test_an_event_is_dead_after_the_last_attempt(
+    app: Flask, client: FlaskClient, fake_stripe: FakeStripe
+) -> None:
+    app.config["STRIPE_EVENT_MAX_ATTEMPTS"] = 3
+    body = failed_event()
+    fake_stripe.down = True
+    post(client, body)
+    for _ in range(2):
+        make_due(app)
+        drain_events(app)
+    dead = stored_event(app, body)
+    assert (dead.status, dead.attempts) == ("dead", 3)
+    make_due(app)
+    assert drain_events(app).handled == 0  # dead stays dead until someone runs it again
+    fake_stripe.down = False
+    with app.app_context():
+        live = by_slug("live")
+        assert live is not None
+        assert inbox.rerun(live, dead.id)
+    assert drain_events(app).processed == 1
     assert counts(app) == (1, 1, 4)
 
 
@@ -265,7 +327,7 @@ def test_an_object_stripe_no_longer_has_is_stored_as_not_acted_on(
     fake_stripe.invoices.clear()
     response = post(client, failed_event())
     assert response.status_code == 200
-    assert response.json["outcome"].startswith("not acted on: Stripe rejected the request")
+    assert response.outcome.startswith("not acted on: Stripe rejected the request")
     assert counts(app) == (1, 0, 0)
 
 
@@ -287,7 +349,7 @@ def test_events_we_do_not_act_on_are_acknowledged(
 ) -> None:
     response = post(client, failed_event(**overrides))
     assert response.status_code == 200
-    assert response.json["outcome"] == outcome
+    assert response.outcome == outcome
     assert counts(app) == (0, 0, 0)
     assert stripe_stub.requests == []
 
@@ -313,8 +375,8 @@ def test_paid_before_failed_opens_no_case(
     fake_stripe.invoices[INVOICE_ID] = paid_invoice()
     paid = post(client, event("invoice.paid", paid_invoice()))
     failed = post(client, failed_event())  # the event still says "open"; Stripe says paid
-    assert paid.json["outcome"] == "no open case"
-    assert failed.json["outcome"] == "invoice paid: nothing to recover"
+    assert paid.outcome == "no open case"
+    assert failed.outcome == "invoice paid: nothing to recover"
     assert counts(app) == (2, 0, 0)
 
 
@@ -324,7 +386,7 @@ def test_subscription_deleted_before_failed_opens_no_case(
     fake_stripe.subscriptions[ss.SUB_ID]["status"] = "canceled"
     post(client, event("customer.subscription.deleted", ss.subscription(status="canceled")))
     failed = post(client, failed_event())
-    assert failed.json["outcome"] == "subscription already ended"
+    assert failed.outcome == "subscription already ended"
     assert counts(app) == (2, 0, 0)
 
 
@@ -334,6 +396,6 @@ def test_a_stale_paid_event_does_not_close_a_case(
     """An invoice.paid for an invoice that is open again (refund, reopen) changes nothing."""
     post(client, failed_event())
     response = post(client, event("invoice.paid", paid_invoice()))
-    assert response.json["outcome"] == "invoice open: not paid yet"
+    assert response.outcome == "invoice open: not paid yet"
     with app.app_context():
         assert db.session.scalars(sa.select(RecoveryCase.status)).one() == "open"

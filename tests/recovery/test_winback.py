@@ -87,7 +87,7 @@ def test_off_by_default_nothing_is_scheduled_or_read(
     app: Flask, client: FlaskClient, stripe: FakeStripe, stripe_stub: Any
 ) -> None:
     response = post(client, ended(stripe))
-    assert response.json["outcome"] == "0 case(s) lost"
+    assert response.outcome == "0 case(s) lost"
     assert winback_rows(app) == []
     assert stripe_stub.requests == []
 
@@ -97,7 +97,7 @@ def test_one_email_due_n_days_after_the_end_with_a_code_for_that_customer(
 ) -> None:
     turn_on(app)
     body = ended(stripe)
-    assert post(client, body).json["outcome"].endswith("win-back email scheduled")
+    assert post(client, body).outcome.endswith("win-back email scheduled")
     post(client, event("customer.subscription.deleted", body["data"]["object"]))  # again
     [row] = winback_rows(app)
     end = datetime.fromtimestamp(ENDED, UTC)
@@ -155,7 +155,7 @@ def test_the_email_goes_out_once_due_links_to_resubscribe_and_is_counted(
             "customer": ss.CUSTOMER_ID,
             "promotion_code": PROMO,
         }
-        assert post(client, event("customer.discount.created", discount)).json["outcome"] == (
+        assert post(client, event("customer.discount.created", discount)).outcome == (
             "1 win-back case(s) redeemed"
         )
         assert counts(app) == {"sent": 1, "redeemed": 1}
@@ -168,7 +168,7 @@ def test_never_after_an_end_for_failed_payment(
     app: Flask, client: FlaskClient, stripe: FakeStripe, stripe_stub: Any, reason: str
 ) -> None:
     turn_on(app)
-    outcome = post(client, ended(stripe, reason)).json["outcome"]
+    outcome = post(client, ended(stripe, reason)).outcome
     assert outcome.endswith("not ended by the customer's choice")
     assert winback_rows(app) == []
     assert promo_requests(stripe_stub) == []

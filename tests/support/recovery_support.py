@@ -6,11 +6,18 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from cancelpage.billing import RecordedRequest
+from cancelpage.extensions import db
+from cancelpage.models import StripeEvent
+from cancelpage.recovery import inbox
 from support import stripe_support as ss
 
 INVOICE_ID = "in_1PgcTestInvoice0001"
@@ -102,7 +109,7 @@ def event(event_type: str, obj: dict[str, Any], **overrides: Any) -> dict[str, A
     return ss.event(event_type, obj, id=f"evt_1PgcTest{next(_ids):06d}", **overrides)
 
 
-def post(
+def post_only(
     client: FlaskClient,
     body: dict[str, Any],
     *,
@@ -110,13 +117,44 @@ def post(
     secret: str = ss.WEBHOOK_SECRET,
     timestamp: int | None = None,
     headers: dict[str, str] | None = None,
-) -> Any:
+) -> TestResponse:
+    """Stripe's delivery alone: the request verifies and stores, the worker has not run."""
     raw, header = ss.signed_webhook(body, secret=secret, timestamp=timestamp)
     return client.post(
         f"/webhooks/stripe/{slug}",
         data=raw,
         headers={"Stripe-Signature": header, "Content-Type": "application/json", **(headers or {})},
     )
+
+
+@dataclass
+class Delivered:
+    """A delivery and the worker's pass after it: the request's answer and the event's outcome
+    (what the handler did; for an event the request did not store, the request's answer)."""
+
+    status_code: int
+    json: Any
+    outcome: str | None
+
+
+def drain_events(app: Flask) -> inbox.InboxResult:
+    """One worker pass over the stored Stripe events, as `flask worker` makes it."""
+    with app.app_context():
+        return inbox.drain()
+
+
+def post(client: FlaskClient, body: dict[str, Any], **options: Any) -> Delivered:
+    """Deliver a signed event, then let the worker apply what is due."""
+    response = post_only(client, body, **options)
+    app = client.application
+    drain_events(app)
+    outcome = response.json["outcome"] if response.json else None
+    if response.status_code == 200 and outcome == "received":
+        with app.app_context():
+            outcome = db.session.scalar(
+                sa.select(StripeEvent.outcome).where(StripeEvent.event_id == body["id"])
+            )
+    return Delivered(response.status_code, response.json, outcome)
 
 
 _OBJECT = re.compile(r"^/v1/(invoices|subscriptions|customers)/([^/]+)$")
