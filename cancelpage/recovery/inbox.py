@@ -90,12 +90,12 @@ def drain(*, batch_size: int = BATCH, only_ids: Iterable[int] | None = None) -> 
             if utcnow() - refreshed_at > outbox.LEASE / 3:
                 held, refreshed_at = outbox.refresh_lease(token, StripeEvent), utcnow()
             if row.id in held:  # else our lease ran out and another worker has it
-                _process(row.id, row.merchant_id, row.payload, row.attempts + 1, token, result)
+                process(row.id, row.merchant_id, row.payload, row.attempts + 1, token, result)
         db.session.expunge_all()  # memory stays flat however many events are drained
     return result
 
 
-def _process(
+def process(
     event_id: int,
     merchant_id: int,
     payload: str | None,
@@ -103,6 +103,7 @@ def _process(
     token: str,
     result: InboxResult,
 ) -> None:
+    """Apply one event this worker claimed with ``token`` (attempts: this try's number)."""
     merchant = db.session.get(Merchant, merchant_id)
     try:
         event = parse_event(payload or "")

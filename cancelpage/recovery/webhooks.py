@@ -120,7 +120,7 @@ def store(merchant_id: int, event: WebhookEvent, payload: str) -> bool:
     """Insert the event unless (merchant, event id) is stored already; True if new."""
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = db.session.execute(
+    stored = db.session.scalar(
         insert(StripeEvent)
         .values(
             merchant_id=merchant_id,
@@ -131,6 +131,7 @@ def store(merchant_id: int, event: WebhookEvent, payload: str) -> bool:
             payload=payload,
         )
         .on_conflict_do_nothing(index_elements=["merchant_id", "event_id"])
+        .returning(StripeEvent.id)
     )
     db.session.commit()
-    return bool(result.rowcount == 1)
+    return stored is not None

@@ -113,7 +113,7 @@ def test_first_email_goes_out_in_one_pass_and_paid_stops_the_rest(
     assert message["Subject"] == "Your payment to Live Co didn't go through"
     fake_stripe.invoices[INVOICE_ID] = paid_invoice()
     paid = post(client, event("invoice.paid", paid_invoice()))
-    assert paid.outcome.endswith("recovered")
+    assert paid.outcome.endswith("recovered"), paid
     [case] = cases(app)
     assert (case.status, case.amount_recovered, case.close_reason) == (
         "recovered",
