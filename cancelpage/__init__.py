@@ -76,9 +76,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_web(app: Flask) -> None:
-    from cancelpage import web
+    from cancelpage import web, worker
 
     web.init_app(app)
+    worker.init_app(app)  # single-process mode, when configured
 
 
 def register_cli(app: Flask) -> None:

@@ -79,6 +79,8 @@ class Defaults:
     # Stored Stripe events (recovery/inbox.py): backoff base and attempts before one is dead.
     STRIPE_EVENT_RETRY_BASE_SECONDS = 30
     STRIPE_EVENT_MAX_ATTEMPTS = 12
+    # Single-process mode (SQLite, small installs): the web process runs the worker in a thread.
+    WORKER_IN_PROCESS = False
 
 
 class UnsafeConfig(RuntimeError):

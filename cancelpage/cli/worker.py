@@ -1,5 +1,4 @@
-"""`flask --app cancelpage worker`: the email outbox and merchant webhook worker, which also
-runs revenue scans."""
+"""`flask --app cancelpage worker`: all background work (cancelpage/worker.py), looped or once."""
 
 from __future__ import annotations
 
@@ -10,15 +9,15 @@ from types import FrameType
 import click
 from flask.cli import with_appcontext
 
-from cancelpage.extensions import db
+from cancelpage import worker
 from cancelpage.merchant_webhooks import delivery
 from cancelpage.models import RevenueScan
-from cancelpage.recovery import outbox
+from cancelpage.recovery import inbox, outbox
 from cancelpage.scan import jobs
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help="Send what is due now, then exit (for cron).")
+@click.option("--once", is_flag=True, help="Do what is due now, then exit (for cron).")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
 @click.option("--batch-size", default=100, show_default=True, help="Rows claimed at a time.")
 @click.option(
@@ -29,12 +28,12 @@ from cancelpage.scan import jobs
 )
 @with_appcontext
 def worker_command(once: bool, interval: float, batch_size: int, scan_slice: float) -> None:
-    """Send queued emails and merchant webhooks and run queued revenue scans: loop until stopped
-    (SIGTERM/Ctrl-C finish the current batch or page; a scan stopped half-way continues on the
-    next start)."""
+    """All background work: apply stored Stripe events, send queued emails and merchant
+    webhooks, run queued revenue scans. Loops until stopped (SIGTERM/Ctrl-C finish the current
+    batch or page; a scan stopped half-way continues on the next start). Run as many as you like,
+    on any hosts: they share the work."""
     if once:
-        report(outbox.drain(batch_size=batch_size))
-        report_webhooks(delivery.drain())
+        report(worker.one_pass(batch_size, scan_slice), quiet=False)
         while (scan := jobs.work(scan_slice)) is not None:
             report_scan(scan)
         return
@@ -46,21 +45,35 @@ def worker_command(once: bool, interval: float, batch_size: int, scan_slice: flo
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     click.echo(f"Worker started; a pass every {interval:g} s.")
-    while not stop.is_set():
-        result = outbox.drain(batch_size=batch_size)
-        if result.handled:
-            report(result)
-        webhooks = delivery.drain()
-        if webhooks.handled:
-            report_webhooks(webhooks)
-        scan = jobs.work(scan_slice)
-        scanning = scan is not None and scan.status == "running"
-        if scan is not None:
-            report_scan(scan)
-        db.session.remove()
-        if not scanning:
-            stop.wait(interval)  # a scan in progress goes on at once
+    worker.run(
+        stop,
+        interval=interval,
+        batch_size=batch_size,
+        scan_slice=scan_slice,
+        report=lambda done: report(done, quiet=True),
+    )
     click.echo("Worker stopped.")
+
+
+def report(done: worker.PassReport, quiet: bool) -> None:
+    """What a pass did (a quiet loop says nothing of kinds that had nothing to do)."""
+    if done.events.handled or not quiet:
+        report_events(done.events)
+    if done.emails.handled or not quiet:
+        report_emails(done.emails)
+    if done.webhooks.handled or not quiet:
+        report_webhooks(done.webhooks)
+    if done.scan is not None:
+        report_scan(done.scan)
+
+
+def report_events(result: inbox.InboxResult) -> None:
+    click.echo(
+        f"stripe events: processed {result.processed}, ignored {result.ignored}, "
+        f"retrying {result.retrying}, dead {result.dead}"
+    )
+    for error in result.errors[:5]:
+        click.echo(f"  event error: {error}", err=True)
 
 
 def report_scan(scan: RevenueScan) -> None:
@@ -70,7 +83,7 @@ def report_scan(scan: RevenueScan) -> None:
     )
 
 
-def report(result: outbox.DrainResult) -> None:
+def report_emails(result: outbox.DrainResult) -> None:
     click.echo(
         f"sent {result.sent}, retrying {result.failed}, dead {result.dead}, "
         f"suppressed {result.suppressed}, canceled {result.canceled}"

@@ -5,6 +5,7 @@ receipt and processing."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -196,3 +197,31 @@ def test_a_key_of_the_other_mode_saved_meanwhile_makes_the_worker_ignore_the_eve
         )
     assert counts(app) == (1, 0, 0)
     assert stripe_stub.requests == []
+
+
+def test_the_worker_command_applies_stored_events(app: Flask, client: FlaskClient) -> None:
+    post_only(client, failed("in_cli"), slug="acme")
+    result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "stripe events: processed 1, ignored 0, retrying 0, dead 0" in result.output
+    assert counts(app) == (1, 1, 4)
+
+
+def test_single_process_mode_applies_events_without_a_worker_process(
+    app: Flask, app_config: dict[str, Any]
+) -> None:
+    single = create_app({**app_config, "WORKER_IN_PROCESS": True})
+    stop = single.extensions["cancelpage.worker"]
+    try:
+        post_only(single.test_client(), failed("in_single"), slug="acme")
+        deadline = time.monotonic() + 20
+        while counts(app) != (1, 1, 4) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counts(app) == (1, 1, 4)
+    finally:
+        stop.set()
+        for thread in threading.enumerate():
+            if thread.name == "cancelpage-worker":
+                thread.join(30)
+    with single.app_context():
+        db.engine.dispose()
