@@ -1,5 +1,6 @@
 """Emails: each recovery email's subject and text per language (with a preview and a test
-send), the days the dunning emails go out, the outbox, and what the recovery emails brought back.
+send), the days the dunning emails go out, the outbox, what the recovery emails brought back,
+and the Stripe events the worker applied (or gave up on, to run again).
 
 The HTML preview is served on its own, with a CSP `sandbox` policy, into an `<iframe sandbox>`:
 the dashboard page itself never contains an email's HTML.
@@ -22,12 +23,13 @@ from cancelpage.admin.common import bp, merchant, page, saved
 from cancelpage.extensions import db, limiter
 from cancelpage.i18n import formats
 from cancelpage.models import Merchant
-from cancelpage.recovery import cases, emails, outbox
+from cancelpage.recovery import cases, emails, inbox, outbox
 from cancelpage.web.rendering import see_other, wants_fragment
 
 TEMPLATE = "admin/emails.html"
 EDIT_TEMPLATE = "admin/email_edit.html"
 OUTBOX_TEMPLATE = "admin/outbox.html"
+EVENTS_TEMPLATE = "admin/stripe_events.html"
 # The preview is an email, not a page: no script, no form, no plugin, an origin of its own, and
 # only its inline styles and https images (the merchant's logo).
 PREVIEW_CSP = (
@@ -309,3 +311,37 @@ def emails_requeue(row_id: int) -> Response:
         return page(OUTBOX_TEMPLATE, "outbox", **outbox_context(None, error=error))
     message = f"Email {row_id} queued again: the worker sends it on its next pass."
     return saved("admin.emails_outbox", message, OUTBOX_TEMPLATE, "outbox", **outbox_context(None))
+
+
+# ---- Stripe events -----------------------------------------------------------------------------
+
+
+def events_context(status: str | None, **extra: Any) -> dict[str, Any]:
+    current = merchant()
+    return {
+        "events": inbox.events_for(current, status=status, limit=100),
+        "event_counts": inbox.counts(current),
+        "shown_status": status,
+        "statuses": inbox.STATUSES,
+        "error": None,
+        **extra,
+    }
+
+
+@bp.get("/emails/events")
+def stripe_events() -> Response:
+    """The Stripe events received, what the worker did with each, and those it gave up on."""
+    status = request.args.get("status") or None
+    if status not in (None, *inbox.STATUSES):
+        status = None
+    return page(EVENTS_TEMPLATE, "content", **events_context(status))
+
+
+@bp.post("/emails/events/<int:row_id>/rerun")
+def stripe_event_rerun(row_id: int) -> Response:
+    """Run a dead or failed event again, now (e.g. after fixing the Stripe key)."""
+    if not inbox.rerun(merchant(), row_id):
+        error = f"There is no failed or dead event {row_id} to run again."
+        return page(EVENTS_TEMPLATE, "events", **events_context(None, error=error))
+    message = f"Event {row_id} queued again: the worker runs it on its next pass."
+    return saved("admin.stripe_events", message, EVENTS_TEMPLATE, "events", **events_context(None))

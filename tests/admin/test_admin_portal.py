@@ -190,7 +190,7 @@ def test_the_webhook_notices_what_drifted(
     edited = fake_stripe.portal.edit(ours, {"features": {"subscription_pause": {"enabled": True}}})
     response = post_event(client, event("billing_portal.configuration.updated", edited))
     assert response.status_code == 200
-    assert response.get_json()["outcome"] == "portal configuration drifted: 1 change(s)"
+    assert response.outcome == "portal configuration drifted: 1 change(s)"
     check = merchant_field(app, "portal_check")
     assert (check["source"], check["drift"]) == (
         "webhook",

@@ -34,7 +34,7 @@ from cancelpage.billing import API_VERSION
 from cancelpage.extensions import db
 from cancelpage.merchants.store import create_merchant
 from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent, utcnow
-from cancelpage.recovery import outbox
+from cancelpage.recovery import inbox, outbox
 
 localstripe_server = pytest.importorskip("localstripe.server")
 localstripe_resources = pytest.importorskip("localstripe.resources")
@@ -135,8 +135,9 @@ def test_a_real_failed_payment_becomes_a_dunning_email_and_then_recovered(
             customer, {"invoice_settings": {"default_payment_method": created.id}}
         )
 
-    def events() -> list[tuple[str, str]]:
+    def events() -> list[tuple[str, str | None]]:
         with app.app_context():
+            inbox.drain()  # the worker's pass: the request only stored what localstripe sent
             return [(e.type, e.outcome) for e in db.session.scalars(sa.select(StripeEvent))]
 
     # 1. A subscription renewal by SEPA debit fails. localstripe cancels the subscription in
@@ -184,6 +185,7 @@ def test_a_real_failed_payment_becomes_a_dunning_email_and_then_recovered(
 
     def case() -> RecoveryCase | None:
         with app.app_context():
+            inbox.drain()
             found = db.session.scalar(
                 sa.select(RecoveryCase).where(RecoveryCase.invoice_id == invoice.id)
             )
