@@ -329,7 +329,7 @@ def events_context(status: str | None, **extra: Any) -> dict[str, Any]:
 
 
 @bp.get("/emails/events")
-def stripe_events() -> Response:
+def emails_events() -> Response:
     """The Stripe events received, what the worker did with each, and those it gave up on."""
     status = request.args.get("status") or None
     if status not in (None, *inbox.STATUSES):
@@ -338,10 +338,10 @@ def stripe_events() -> Response:
 
 
 @bp.post("/emails/events/<int:row_id>/rerun")
-def stripe_event_rerun(row_id: int) -> Response:
+def emails_event_rerun(row_id: int) -> Response:
     """Run a dead or failed event again, now (e.g. after fixing the Stripe key)."""
     if not inbox.rerun(merchant(), row_id):
         error = f"There is no failed or dead event {row_id} to run again."
         return page(EVENTS_TEMPLATE, "events", **events_context(None, error=error))
     message = f"Event {row_id} queued again: the worker runs it on its next pass."
-    return saved("admin.stripe_events", message, EVENTS_TEMPLATE, "events", **events_context(None))
+    return saved("admin.emails_events", message, EVENTS_TEMPLATE, "events", **events_context(None))
