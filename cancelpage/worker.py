@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 
@@ -70,6 +71,25 @@ def run(
         db.session.remove()
         if not done.scanning:
             stop.wait(interval)
+
+
+def run_threads(app: Flask, stop: threading.Event, threads: int, **options: Any) -> None:
+    """``run`` in ``threads`` threads of this process, each with its own database session: they
+    claim rows like separate workers do, so events wait on Stripe side by side."""
+    if threads <= 1:
+        run(stop, **options)
+        return
+
+    def work() -> None:
+        with app.app_context():
+            run(stop, **options)
+
+    pool = [threading.Thread(target=work, name=f"cancelpage-worker-{n}") for n in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        while thread.is_alive():  # in slices, so the main thread still hears SIGTERM
+            thread.join(0.5)
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,7 @@ import threading
 from types import FrameType
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from cancelpage import worker
@@ -26,8 +27,16 @@ from cancelpage.scan import jobs
     show_default=True,
     help="Seconds a pass spends on a revenue scan before sending email again.",
 )
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    help="Passes run side by side in this process: Stripe's latency, not the CPU, bounds one.",
+)
 @with_appcontext
-def worker_command(once: bool, interval: float, batch_size: int, scan_slice: float) -> None:
+def worker_command(
+    once: bool, interval: float, batch_size: int, scan_slice: float, threads: int
+) -> None:
     """All background work: apply stored Stripe events, send queued emails and merchant
     webhooks, run queued revenue scans. Loops until stopped (SIGTERM/Ctrl-C finish the current
     batch or page; a scan stopped half-way continues on the next start). Run as many as you like,
@@ -45,8 +54,10 @@ def worker_command(once: bool, interval: float, batch_size: int, scan_slice: flo
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     click.echo(f"Worker started; a pass every {interval:g} s.")
-    worker.run(
+    worker.run_threads(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
         stop,
+        threads,
         interval=interval,
         batch_size=batch_size,
         scan_slice=scan_slice,
