@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -83,11 +84,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(port: int) -> None:
+def wait_for(port: int, path: str = "/healthz") -> None:
     for _ in range(200):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/healthz")
+            conn.request("GET", path)
             if conn.getresponse().status == 200:
                 return
         except OSError:
@@ -95,27 +96,63 @@ def wait_for(port: int) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
+SERVERS: dict[int, int] = {}  # port -> gunicorn master's pid
+
+
+def rss(pid: int) -> int:
+    """A process's resident memory now, in bytes (Linux /proc)."""
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def worker_pids(port: int) -> list[int]:
+    """The gunicorn workers serving ``port`` (the master's children)."""
+    master = SERVERS[port]
+    with open(f"/proc/{master}/task/{master}/children") as children:
+        return [int(pid) for pid in children.read().split()]
+
+
+def spread(values: Sequence[float], digits: int = 2) -> str:
+    """min / median / max of interleaved rounds."""
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"min {low:.{digits}f} / median {mid:.{digits}f} / max {high:.{digits}f}"
+
+
+# Rate limits as production keeps them (README, Production): in Redis, on.
+REDIS_LIMITS = {
+    "CANCELPAGE_RATELIMIT_ENABLED": "true",
+    "CANCELPAGE_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/14",
+}
+
+
 @contextmanager
-def gunicorn(workdir: Path, workers: int = 2) -> Iterator[int]:
-    """gunicorn serving the app on the bench's database on 127.0.0.1; yields its port."""
+def gunicorn(
+    workdir: Path, workers: int = 2, *, app: str = "wsgi:app", env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """gunicorn serving ``app`` (the app on the bench's database, or ``bench.hello_app:app``)
+    on 127.0.0.1 with the project's gunicorn.conf.py; yields its port. ``env`` adds settings
+    (``REDIS_LIMITS``: rate limits on, in Redis)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CANCELPAGE_")}
-    env.update(
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CANCELPAGE_")}
+    environment.update(
         CANCELPAGE_SECRET_KEY=SECRET_KEY,
         DATABASE_URL=database_url(workdir),
         CANCELPAGE_RATELIMIT_ENABLED="false",
         CANCELPAGE_SEED_DEMO="false",
         GUNICORN_ACCESS_LOG="/dev/null",
     )
-    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "-c", "gunicorn.conf.py"]
+    environment.update(env or {})
+    command = [sys.executable, "-m", "gunicorn", app, "-c", "gunicorn.conf.py"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    SERVERS[port] = server.pid
     try:
-        wait_for(port)
+        wait_for(port, "/" if app.startswith("bench.hello_app") else "/healthz")
         yield port
     finally:
+        SERVERS.pop(port, None)
         server.terminate()
         server.wait(timeout=30)
 

@@ -45,10 +45,12 @@ class PassReport:
         return self.scan is not None and self.scan.status == "running"
 
 
-def one_pass(batch_size: int = 100, scan_slice: float = 10.0) -> PassReport:
+def one_pass(
+    batch_size: int = 100, scan_slice: float = 10.0, event_batch: int = inbox.BATCH
+) -> PassReport:
     """Everything due now, once: Stripe events first, since their effects queue emails and
     merchant webhooks that the same pass then sends; then one slice of a revenue scan."""
-    events = inbox.drain()
+    events = inbox.drain(batch_size=event_batch)
     emails = outbox.drain(batch_size=batch_size)
     webhooks = delivery.drain()
     scan = jobs.work(scan_slice)
@@ -61,11 +63,12 @@ def run(
     interval: float = 5.0,
     batch_size: int = 100,
     scan_slice: float = 10.0,
+    event_batch: int = inbox.BATCH,
     report: Callable[[PassReport], None] | None = None,
 ) -> None:
     """Passes until ``stop`` is set; between passes the worker waits ``interval`` seconds."""
     while not stop.is_set():
-        done = one_pass(batch_size, scan_slice)
+        done = one_pass(batch_size, scan_slice, event_batch)
         if report is not None:
             report(done)
         db.session.remove()

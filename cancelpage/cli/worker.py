@@ -33,16 +33,22 @@ from cancelpage.scan import jobs
     show_default=True,
     help="Passes run side by side in this process: Stripe's latency, not the CPU, bounds one.",
 )
+@click.option(
+    "--event-batch",
+    default=inbox.BATCH,
+    show_default=True,
+    help="Stripe events claimed at a time (with many threads, a few each keeps all busy).",
+)
 @with_appcontext
 def worker_command(
-    once: bool, interval: float, batch_size: int, scan_slice: float, threads: int
+    once: bool, interval: float, batch_size: int, scan_slice: float, threads: int, event_batch: int
 ) -> None:
     """All background work: apply stored Stripe events, send queued emails and merchant
     webhooks, run queued revenue scans. Loops until stopped (SIGTERM/Ctrl-C finish the current
     batch or page; a scan stopped half-way continues on the next start). Run as many as you like,
     on any hosts: they share the work."""
     if once:
-        report(worker.one_pass(batch_size, scan_slice), quiet=False)
+        report(worker.one_pass(batch_size, scan_slice, event_batch), quiet=False)
         while (scan := jobs.work(scan_slice)) is not None:
             report_scan(scan)
         return
@@ -61,6 +67,7 @@ def worker_command(
         interval=interval,
         batch_size=batch_size,
         scan_slice=scan_slice,
+        event_batch=event_batch,
         report=lambda done: report(done, quiet=True),
     )
     click.echo("Worker stopped.")

@@ -36,6 +36,7 @@ MAX_BODY = 1024 * 1024  # Stripe events can outgrow the app-wide 64 KiB form lim
 # What to enable on the merchant's Stripe webhook endpoint: every event a handler acts on.
 EVENT_TYPES = tuple(cases.HANDLERS)
 CACHE_SIZE = 1000  # receivers kept decrypted per process
+STORED_FIELDS = ("merchant_id", "event_id", "type", "object_id", "created", "payload")
 
 
 def endpoint_url(merchant: Merchant) -> str:
@@ -82,11 +83,7 @@ def answer(status: int, outcome: str) -> Response:
 def receiver_for(slug: str) -> Receiver | None:
     """One statement; the secrets are decrypted once per process and version of them (the
     ciphertexts are the version: rolling a secret or a key re-encrypts)."""
-    row = db.session.execute(
-        sa.select(
-            Merchant.id, Merchant.webhook_secrets_encrypted, Merchant.stripe_key_encrypted
-        ).where(Merchant.slug == slug)
-    ).one_or_none()
+    row = db.session.connection().execute(RECEIVER, {"slug": slug}).one_or_none()
     if row is None or not row.webhook_secrets_encrypted:
         return None
     cache: dict[tuple[int, str, str | None], Receiver] = current_app.extensions.setdefault(
@@ -118,20 +115,31 @@ def verify(receiver: Receiver | None, payload: bytes, signature: str | None) -> 
 
 def store(merchant_id: int, event: WebhookEvent, payload: str) -> bool:
     """Insert the event unless (merchant, event id) is stored already; True if new."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stored = db.session.scalar(
-        insert(StripeEvent)
-        .values(
-            merchant_id=merchant_id,
-            event_id=event.id,
-            type=event.type,
-            object_id=str(event.object.get("id") or "")[:255] or None,
-            created=event.created,
-            payload=payload,
-        )
-        .on_conflict_do_nothing(index_elements=["merchant_id", "event_id"])
-        .returning(StripeEvent.id)
-    )
+    connection = db.session.connection()
+    stored = connection.execute(
+        STORE[connection.dialect.name == "postgresql"],
+        {
+            "merchant_id": merchant_id,
+            "event_id": event.id,
+            "type": event.type,
+            "object_id": str(event.object.get("id") or "")[:255] or None,
+            "created": event.created,
+            "payload": payload,
+        },
+    ).scalar()
     db.session.commit()
     return stored is not None
+
+
+# Built once, executed on the session's connection: the request's two statements cost no ORM
+# and no statement construction.
+RECEIVER = sa.select(
+    Merchant.id, Merchant.webhook_secrets_encrypted, Merchant.stripe_key_encrypted
+).where(Merchant.slug == sa.bindparam("slug"))
+STORE = {
+    on_postgresql: (postgresql.insert if on_postgresql else sqlite.insert)(StripeEvent)
+    .values({name: sa.bindparam(name) for name in STORED_FIELDS})
+    .on_conflict_do_nothing(index_elements=["merchant_id", "event_id"])
+    .returning(StripeEvent.id)
+    for on_postgresql in (False, True)
+}
