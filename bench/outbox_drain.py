@@ -1,13 +1,17 @@
 """(e) The email outbox draining N due emails into a local SMTP server (aiosmtpd on 127.0.0.1, in
-its own process): messages per second and the worker's peak memory, at several counts, so it
-shows whether memory stays flat as the count grows.
+its own process): messages per second and the worker's memory *during the drain*, at several
+counts, so it shows whether memory stays flat as the count grows.
 
     python bench/outbox_drain.py [--counts 1000,10000,100000] [--batch-size 100]
 SQLite in a temporary folder unless DATABASE_URL is set. Each count starts from a fresh schema
 filled by bulk inserts (one open case per email, a mix of dunning, save and card emails in four
 languages), then drains in a fresh process exactly as ``flask worker --once`` does
 (outbox.drain), which renders, signs and sends every email and records each one as sent.
-Targets: memory flat (the peak grows by less than 10 MB from the smallest count to the largest).
+The worker's resident memory is sampled (/proc, every 20 ms) from just before the drain to its
+end, in a thread of the draining process: the process's lifetime peak would be reached at import
+(the dashboard's dummy argon2 hash takes 64 MiB) and hide any growth under it.
+Targets: memory flat (the growth during the drain differs by less than 10 MB from the smallest
+count to the largest).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import multiprocessing
 import os
 import resource
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
@@ -25,6 +30,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+import _setup
 import sqlalchemy as sa
 from _setup import bench_app, free_port, make_app
 
@@ -135,8 +141,30 @@ def fill(workdir: Path, count: int) -> float:
 
 def rss() -> int:
     """This process's resident memory now, in bytes."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return _setup.rss(os.getpid())
+
+
+class Sampler:
+    """This process's RSS every ``every`` seconds, in a thread, while the block runs: the
+    highest seen."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.every, self.peak = every, rss()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+
+    def sample(self) -> None:
+        while not self.stop.wait(self.every):
+            self.peak = max(self.peak, rss())
+
+    def __enter__(self) -> Sampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, rss())
 
 
 def drain(workdir: Path, smtp_port: int, batch_size: int) -> dict[str, Any]:
@@ -145,7 +173,8 @@ def drain(workdir: Path, smtp_port: int, batch_size: int) -> dict[str, Any]:
     with app.app_context():
         before = rss()
         started = time.perf_counter()
-        result = outbox.drain(batch_size=batch_size)
+        with Sampler() as memory:
+            result = outbox.drain(batch_size=batch_size)
         seconds = time.perf_counter() - started
         left = db.session.scalar(
             sa.select(sa.func.count()).select_from(OutboxEmail).where(OutboxEmail.status != "sent")
@@ -158,7 +187,9 @@ def drain(workdir: Path, smtp_port: int, batch_size: int) -> dict[str, Any]:
         "left": left,
         "seconds": seconds,
         "rss_before": before,
-        "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "rss_during": memory.peak,
+        "rss_after": rss(),
+        "lifetime_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
 
 
@@ -177,7 +208,7 @@ def main() -> None:
     ready.wait(30)
     engine = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     print(f"(e) outbox drain into aiosmtpd on 127.0.0.1, batches of {args.batch_size}, {engine}")
-    peaks = []
+    growths: list[int] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for count in counts:
@@ -186,27 +217,28 @@ def main() -> None:
                 with ProcessPoolExecutor(1, mp_context=spawn) as pool:
                     run = pool.submit(drain, Path(tmp), port, args.batch_size).result()
                 received = messages.value - received
-                peaks.append(run["rss_peak"])
+                growths.append(run["rss_during"] - run["rss_before"])
                 problems = []
                 if not (run["sent"] == received == count and run["left"] == 0):
                     problems.append(
                         f"WRONG: sent {run['sent']}, received {received}, not sent {run['left']}"
                     )
-                before, peak = run["rss_before"] / MB, run["rss_peak"] / MB
+                before, during = run["rss_before"] / MB, run["rss_during"] / MB
                 print(
                     f"    {count:>7,} emails: {count / run['seconds']:7.0f} messages/s"
                     f" ({run['seconds']:6.1f} s; inserted in {filled:5.1f} s)"
-                    f"   RSS before {before:5.1f} MB, peak {peak:5.1f} MB"
-                    f" (+{peak - before:4.1f} MB)"
+                    f"   RSS before the drain {before:5.1f} MB, highest during it {during:5.1f} MB"
+                    f" (+{during - before:4.1f} MB), after {run['rss_after'] / MB:5.1f} MB;"
+                    f" lifetime peak {run['lifetime_peak'] / MB:5.1f} MB (import)"
                     + (f"   {'; '.join(problems)}" if problems else "")
                 )
                 if problems:
                     raise SystemExit("emails were lost or sent twice")
-        growth = (peaks[-1] - peaks[0]) / MB
+        growth = (growths[-1] - growths[0]) / MB
         verdict = "ok" if growth < 10 else "MISSED"
         print(
-            f"    average message {size.value / max(messages.value, 1):,.0f} B;"
-            f" peak memory grew {growth:+.1f} MB from {counts[0]:,} to {counts[-1]:,} emails"
+            f"    average message {size.value / max(messages.value, 1):,.0f} B; the growth during"
+            f" the drain changed by {growth:+.1f} MB from {counts[0]:,} to {counts[-1]:,} emails"
             f" (target: flat, < 10 MB: {verdict})"
         )
     finally:
