@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from cancelpage.extensions import db
@@ -28,6 +29,7 @@ from cancelpage.merchant_webhooks import delivery
 from cancelpage.models import RevenueScan
 from cancelpage.recovery import inbox, outbox
 from cancelpage.scan import jobs
+from cancelpage.web import dbretry
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,18 @@ def run(
 ) -> None:
     """Passes until ``stop`` is set; between passes the worker waits ``interval`` seconds."""
     while not stop.is_set():
-        done = one_pass(batch_size, scan_slice, event_batch)
+        try:
+            done = one_pass(batch_size, scan_slice, event_batch)
+        except sa.exc.DBAPIError as error:
+            # SQLite's one writer was busy, or PostgreSQL chose this pass as a deadlock's
+            # victim: what was claimed stays leased, and the next pass goes on from there.
+            db.session.rollback()
+            if not dbretry.is_transient(error):
+                raise
+            log.warning("worker pass stopped by a transient database error: %s", error.orig)
+            db.session.remove()
+            stop.wait(0.1)
+            continue
         if report is not None:
             report(done)
         db.session.remove()

@@ -13,6 +13,7 @@ listed in the dashboard, where it can be run again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,12 +33,13 @@ from cancelpage.billing import (
 from cancelpage.extensions import db
 from cancelpage.models import Merchant, StripeEvent, utcnow
 from cancelpage.recovery import cases, outbox
+from cancelpage.web import dbretry
 
 log = logging.getLogger(__name__)
 
 # Each event may read Stripe a few times (10 s timeout each): the lease is refreshed as we go.
 BATCH = 20
-CONFLICT_ATTEMPTS = 3  # another event opening the same case at once makes a try conflict
+CONFLICT_ATTEMPTS = 5  # another event opening the same case, or SQLite's one writer, at once
 STATUSES = ("received", "processing", "processed", "ignored", "failed", "dead")
 
 
@@ -130,13 +132,17 @@ def process(
             else:
                 db.session.rollback()  # another worker holds it now: its run counts
             return
-        except sa.exc.IntegrityError:
-            # Another event opening the same case, or adding the same row, committed first:
-            # start again and see what is true now.
+        except sa.exc.DBAPIError as err:
+            # Another event opening the same case committed first, or another worker holds
+            # SQLite's write lock: start again and see what is true now.
             db.session.rollback()
+            if not isinstance(err, sa.exc.IntegrityError) and not dbretry.is_transient(err):
+                _failed(event_id, token, attempts, f"database: {type(err).__name__}", result)
+                return
             if conflict == CONFLICT_ATTEMPTS:
                 _failed(event_id, token, attempts, "conflicting writes; retried later", result)
                 return
+            time.sleep(0.02 * 2**conflict)
         except (StripeUnavailable, StripeAuthError) as err:
             db.session.rollback()
             _failed(event_id, token, attempts, f"Stripe: {err.message}", result)
