@@ -59,7 +59,7 @@ def retry(
 ) -> Retry:
     """Pay the case's invoice with ``payment_method`` unless this card was tried already.
 
-    Adds rows to the session; the caller closes a paid case and commits (the webhook endpoint
+    Adds rows to the session; the caller closes a paid case and commits (the worker
     with its event). A timeout raises StripeUnavailable: the same key is safe to send again.
     """
     key = retry_key(case, payment_method)

@@ -3,7 +3,8 @@ cancellations scheduled outside the cancel flow (one save email).
 
 Handlers never trust the order events arrive in: they re-read the invoice, subscription or
 customer from Stripe (preview mode: the event's own object) and act on what is true now. They
-only add rows to the session; the webhook endpoint commits them with the event, once.
+run in the worker (recovery/inbox.py) and only add rows to the session; the worker commits them
+with the event's status, once.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def find_case(merchant: Merchant, kind: str, ref: str) -> RecoveryCase | None:
 
 def open_case(merchant: Merchant, kind: str, ref: str, **fields: Any) -> tuple[RecoveryCase, bool]:
     """The case for (merchant, kind, ref), created if new; a race ends in an IntegrityError
-    that the webhook endpoint answers by retrying."""
+    that the worker answers by running the event again."""
     case = find_case(merchant, kind, ref)
     if case is not None:
         return case, False
