@@ -42,6 +42,6 @@ def post_fork(server, worker):
     from cancelpage.extensions import db
 
     app = server.app.wsgi()
-    if isinstance(app, Flask):
+    if isinstance(app, Flask) and "sqlalchemy" in app.extensions:
         with app.app_context():
             db.engine.dispose(close=False)
