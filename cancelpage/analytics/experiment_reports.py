@@ -19,10 +19,10 @@ from cancelpage.analytics.queries import (
     Filters,
     S,
     arm_of,
-    matured_by,
     outcome_category,
+    parts,
     real_sessions,
-    session_where,
+    sessions_in,
 )
 from cancelpage.extensions import db
 from cancelpage.merchants.store import load_flow
@@ -117,15 +117,20 @@ def experiment_report(
     f: Filters,
     now: datetime,
 ) -> ExperimentReport:
-    arm = arm_of(experiment.id)
-    matured = sa.case((matured_by(now, 30), 1), else_=0)
-    rows = db.session.execute(
-        sa.select(arm, S.outcome, S.accepted_offer, matured, S.retained_30, sa.func.count())
-        .where(*session_where(merchant_id, f), arm.is_not(None))
-        .group_by(arm, S.outcome, S.accepted_offer, matured, S.retained_30)
-    ).all()
+    rows = []
+    for part in parts(merchant_id, f, now, [30]):
+        t = part.table
+        arm = arm_of(experiment.id, t)
+        matured = sa.case((part.matured(30), 1), else_=0)
+        keys = (arm, t.outcome, t.accepted_offer, matured, t.retained_30)
+        rows += db.session.execute(
+            sa.select(*keys, sessions_in(t))
+            .where(*part.where, arm.is_not(None))
+            .group_by(*keys)
+        ).all()
     results = {name: ArmResult(name) for name in experiment.arms}
-    for name, outcome, accepted, is_matured, retained, count in rows:
+    for name, outcome, accepted, is_matured, retained, n in rows:
+        count = int(n)
         result = results.setdefault(name, ArmResult(name))
         result.sessions += count
         category = outcome_category(outcome)
