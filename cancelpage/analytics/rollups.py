@@ -189,8 +189,7 @@ def stored(merchant_id: int | None = None) -> dict[Cell, tuple[int, int]]:
     if merchant_id is not None:
         query = query.where(R.merchant_id == merchant_id)
     return {
-        (m, day, digest): (int(n), int(mrr))
-        for m, day, digest, n, mrr in db.session.execute(query)
+        (m, day, digest): (int(n), int(mrr)) for m, day, digest, n, mrr in db.session.execute(query)
     }
 
 

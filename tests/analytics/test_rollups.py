@@ -38,9 +38,7 @@ def random_change(rng: random.Random, session: CancelSession, merchant: Merchant
     elif kind == "status":
         moment = session.created_at + timedelta(days=rng.randint(-5, 100))
         status = rng.choice(["active", "canceled", "past_due", "unpaid"])
-        analytics.record_subscription_status(
-            merchant.id, session.subscription_id, status, moment
-        )
+        analytics.record_subscription_status(merchant.id, session.subscription_id, status, moment)
     elif kind == "arm":
         session.assignments = {**session.assignments, "exp": rng.choice(["control", "b"])}
     else:
@@ -86,9 +84,7 @@ def test_rollups_follow_every_change_of_the_sessions(app: Flask, ctx: None, seed
     assert rollups.stored()  # something was counted
 
 
-def test_the_dashboard_reads_the_rollups_and_rebuild_restores_them(
-    app: Flask, ctx: None
-) -> None:
+def test_the_dashboard_reads_the_rollups_and_rebuild_restores_them(app: Flask, ctx: None) -> None:
     """Sessions written without the ORM (a bulk load) are seen after `analytics rebuild`, and
     the figures from rollups equal those counted from the sessions (the days a cut-off of
     retention falls in are read from the sessions)."""
