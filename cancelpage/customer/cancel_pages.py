@@ -16,7 +16,7 @@ from cancelpage.extensions import db, limiter
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession, Merchant
 from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
-from cancelpage.web import ratelimit
+from cancelpage.web import dbretry, ratelimit
 from cancelpage.web.rendering import render, see_other, wants_fragment
 
 bp = Blueprint("cancel", __name__)
@@ -96,10 +96,13 @@ def load(cap: str) -> CancelSession | None:
 @customer_limit
 def show(cap: str) -> Response:
     """The session's current step as a full page (or fragment for htmx)."""
+    dbretry.reads_without_transaction()
     session = load(cap)
     if session is None:
         return invalid_link()
-    cancel_sessions.settle(session)
+    if session.outcome is None and cancel_sessions.open_intent(session) is not None:
+        db.session.commit()  # settling writes: in a transaction of its own
+        cancel_sessions.settle(session)
     return render_current(session, cap)
 
 
@@ -267,8 +270,15 @@ def brand_css(slug: str) -> Response:
     Pages link it with the colour in the URL (brand_css_url), so a saved colour shows on the
     next load and a versioned URL can be cached for long.
     """
-    merchant = by_slug(slug)
-    colour = merchant.brand_color if merchant else DEFAULT_BRAND_COLOR
+    # Per process: the colour last read for the slug answers a URL that names that colour (the
+    # page linked it for the colour saved then); any other URL reads the colour saved now.
+    known: dict[str, str] = current_app.extensions.setdefault("cancelpage.brand_colours", {})
+    colour = known.get(slug)
+    if colour is None or request.args.get("v") != colour.removeprefix("#"):
+        merchant = by_slug(slug)
+        colour = merchant.brand_color if merchant else DEFAULT_BRAND_COLOR
+        if merchant is not None:
+            known[slug] = colour
     response = current_app.response_class(f":root{{--brand:{colour}}}\n", mimetype="text/css")
     versioned = request.args.get("v") == colour.removeprefix("#")
     response.cache_control.max_age = 31_536_000 if versioned else 60
