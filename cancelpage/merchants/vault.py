@@ -44,9 +44,7 @@ def encrypt(plaintext: str) -> str:
 
 def decrypt(ciphertext: str) -> str:
     keys = _keys()
-    cache: dict[tuple[tuple[str, ...], str], str] = current_app.extensions.setdefault(
-        DECRYPTED, {}
-    )
+    cache: dict[tuple[tuple[str, ...], str], str] = current_app.extensions.setdefault(DECRYPTED, {})
     found = cache.get((keys, ciphertext))
     if found is not None:
         return found
