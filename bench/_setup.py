@@ -27,6 +27,10 @@ from cancelpage.extensions import db  # noqa: E402
 from cancelpage.merchants.store import create_merchant  # noqa: E402
 
 SECRET_KEY = "bench-secret-key"
+# Rate limits on, against Redis, as production runs them: a database of the bench's own, and
+# limits high enough that the clients (all on 127.0.0.1) measure their cost, not their refusals.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+BENCH_LIMIT = "100000000 per minute"
 
 
 def database_url(workdir: Path) -> str:
@@ -118,38 +122,36 @@ def spread(values: Sequence[float], digits: int = 2) -> str:
     return f"min {low:.{digits}f} / median {mid:.{digits}f} / max {high:.{digits}f}"
 
 
-# Rate limits as production keeps them (README, Production): in Redis, on.
-REDIS_LIMITS = {
-    "CANCELPAGE_RATELIMIT_ENABLED": "true",
-    "CANCELPAGE_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/14",
-}
-
-
 @contextmanager
 def gunicorn(
     workdir: Path, workers: int = 2, *, app: str = "wsgi:app", env: dict[str, str] | None = None
 ) -> Iterator[int]:
-    """gunicorn serving ``app`` (the app on the bench's database, or ``bench.hello_app:app``)
-    on 127.0.0.1 with the project's gunicorn.conf.py; yields its port. ``env`` adds settings
-    (``REDIS_LIMITS``: rate limits on, in Redis)."""
+    """gunicorn serving ``app`` (the cancelpage app on the bench's database, rate limits on in
+    Redis as production runs; or ``hello_app:app``, bench/hello_app.py) with the project's
+    gunicorn.conf.py on 127.0.0.1; yields its port. ``env`` adds or overrides settings."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CANCELPAGE_")}
     environment.update(
         CANCELPAGE_SECRET_KEY=SECRET_KEY,
         DATABASE_URL=database_url(workdir),
-        CANCELPAGE_RATELIMIT_ENABLED="false",
+        CANCELPAGE_RATELIMIT_ENABLED="true",
+        CANCELPAGE_RATELIMIT_STORAGE_URI=REDIS_URL,
+        CANCELPAGE_RATE_LIMIT_PER_IP=BENCH_LIMIT,
+        CANCELPAGE_RATE_LIMIT_PER_LINK=BENCH_LIMIT,
         CANCELPAGE_SEED_DEMO="false",
         GUNICORN_ACCESS_LOG="/dev/null",
     )
     environment.update(env or {})
     command = [sys.executable, "-m", "gunicorn", app, "-c", "gunicorn.conf.py"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    if app != "wsgi:app":
+        command += ["--pythonpath", str(ROOT / "bench")]
     server = subprocess.Popen(
         command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     SERVERS[port] = server.pid
     try:
-        wait_for(port, "/" if app.startswith("bench.hello_app") else "/healthz")
+        wait_for(port, "/healthz" if app == "wsgi:app" else "/")
         yield port
     finally:
         SERVERS.pop(port, None)
@@ -183,3 +185,61 @@ def rate(
     warm = sum(pool.map(hammer, [port] * clients, sources, [0.5] * clients))
     done = sum(pool.map(hammer, [port] * clients, sources, [seconds] * clients))
     return done / seconds, warm + done
+
+
+# ---- interleaved rounds, and one line per figure ------------------------------------------------
+
+
+def drive(port: int, requests: Sequence[Request], seconds: float) -> tuple[int, float]:
+    """One client: `requests` in order, back to back, for at most `seconds` (a list of fresh
+    requests runs out: each is sent once); returns (requests answered below 400, seconds taken)."""
+    done = 0
+    started = time.monotonic()
+    deadline = started + seconds
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for method, path, body, headers in requests:
+        if time.monotonic() >= deadline:
+            break
+        conn.request(method, path, body=body, headers={"Connection": "keep-alive", **headers})
+        response = conn.getresponse()
+        response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+        if response.will_close:
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        done += 1
+    conn.close()
+    return done, time.monotonic() - started
+
+
+def rate_of(
+    pool: ProcessPoolExecutor, port: int, per_client: Sequence[Sequence[Request]], seconds: float
+) -> float:
+    """Requests per second of clients sending their lists at once."""
+    clients = len(per_client)
+    results = list(pool.map(drive, [port] * clients, per_client, [seconds] * clients))
+    return sum(done for done, _ in results) / max(took for _, took in results)
+
+
+FIGURE = "@figure "  # bench/suite.py reads these lines from every benchmark's output
+
+
+def figure(
+    name: str, values: Sequence[float], target: float | None, unit: str = "", *, lower: bool = False
+) -> bool:
+    """Print a figure's min/median/max beside its target (>= target, or < target when lower
+    is better) and a machine-readable copy for bench/suite.py; returns whether it is met."""
+    import json
+    import statistics
+
+    low, mid, high = min(values), statistics.median(values), max(values)
+    met = None if target is None else (mid < target if lower else mid >= target)
+    goal = "" if target is None else f"{'<' if lower else '>='} {target:g}{unit}"
+    verdict = "" if met is None else ("met" if met else "MISSED")
+    spread = f"min {low:8.3f}  median {mid:8.3f}  max {high:8.3f}{unit}"
+    print(f"    {name:44} {spread}  {goal} {verdict}")
+    record = {"name": name, "min": low, "median": mid, "max": high, "unit": unit}
+    record.update(target=goal, met=met)
+    print(FIGURE + json.dumps(record), flush=True)
+    return bool(met) if met is not None else True

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from _setup import ROOT, SECRET_KEY, bench_app, database_url, free_port, rss, spread
+from _setup import ROOT, SECRET_KEY, bench_app, database_url, figure, free_port, rss, spread
 from flask import Flask
 
 from cancelpage.extensions import db
@@ -289,6 +289,7 @@ def main() -> None:
             f" x{spread(scaling)} of {counts[0]} worker(s) (ideal x{workers / counts[0]:g});"
             f" worker RSS {start:.0f} MB at start, peak {peak:.0f} MB (+{peak - start:.1f} MB)"
         )
+        figure(f"(d) burst, {workers} worker(s), events/s", rates[workers], None)
     print(f"    every event applied exactly once in every run ({args.events:,} cases, ok)")
 
 

@@ -1,5 +1,5 @@
 """The hello baseline: a one-line Flask app, served by the benchmarks on the app's gunicorn
-settings (`gunicorn bench.hello_app:app -c gunicorn.conf.py`)."""
+settings (`gunicorn hello_app:app --pythonpath bench -c gunicorn.conf.py`)."""
 
 from flask import Flask
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import _setup
 import sqlalchemy as sa
-from _setup import bench_app, free_port, make_app
+from _setup import bench_app, figure, free_port, make_app
 
 from cancelpage.extensions import db
 from cancelpage.merchants.store import by_slug
@@ -235,12 +235,9 @@ def main() -> None:
                 if problems:
                     raise SystemExit("emails were lost or sent twice")
         growth = (growths[-1] - growths[0]) / MB
-        verdict = "ok" if growth < 10 else "MISSED"
-        print(
-            f"    average message {size.value / max(messages.value, 1):,.0f} B; the growth during"
-            f" the drain changed by {growth:+.1f} MB from {counts[0]:,} to {counts[-1]:,} emails"
-            f" (target: flat, < 10 MB: {verdict})"
-        )
+        print(f"    average message {size.value / max(messages.value, 1):,.0f} B")
+        name = f"(e) drain RSS growth, {counts[0]:,} -> {counts[-1]:,} emails, {engine}"
+        figure(name, [growth], 10, " MB", lower=True)
     finally:
         stop.set()
         server.join(30)

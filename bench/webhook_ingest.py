@@ -24,7 +24,6 @@ import argparse
 import os
 import re
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -35,11 +34,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from _setup import (
-    REDIS_LIMITS,
     ROOT,
     Request,
     Source,
     bench_app,
+    figure,
     gunicorn,
     rate,
     rss,
@@ -191,8 +190,8 @@ def main() -> None:
         rates: dict[str, list[float]] = {"hello": [], **{name: [] for name in ratios}}
         sent = {name: 0 for name in ratios}
         with (
-            gunicorn(workdir, app="bench.hello_app:app") as hello_port,
-            gunicorn(workdir, env=REDIS_LIMITS) as port,
+            gunicorn(workdir, app="hello_app:app") as hello_port,
+            gunicorn(workdir) as port,
             ProcessPoolExecutor(args.clients) as pool,
         ):
             rss_before = sum(rss(pid) for pid in worker_pids(port))
@@ -212,13 +211,12 @@ def main() -> None:
                     ratios[name].append(measured / base)
             rss_after = sum(rss(pid) for pid in worker_pids(port))
         print(f"    hello                   {spread(rates['hello'], 0)} req/s")
+        engine = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
         for name, values in ratios.items():
-            verdict = "ok" if statistics.median(values) >= 0.5 else "MISSED"
-            target = f"   target >= 0.5 on PostgreSQL: {verdict}" if name == "new events" else ""
-            print(
-                f"    {name:22}  {spread(rates[name], 0)} events/s;"
-                f" ratio to hello {spread(values)}{target}"
-            )
+            print(f"    {name:22}  {spread(rates[name], 0)} events/s")
+            # The target is PostgreSQL's; SQLite's single writer is shown without one.
+            target = 0.5 if name == "new events" and engine == "PostgreSQL" else None
+            figure(f"(d) webhook {name} / hello, {engine}", values, target, "x")
         print(
             f"    gunicorn workers' RSS: {rss_before / 2**20:.1f} MB before,"
             f" {rss_after / 2**20:.1f} MB after {sum(sent.values()):,} requests"

@@ -35,9 +35,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from cancelpage.analytics import rollups
     from cancelpage.billing import default_gateway_factory
     from cancelpage.merchants import accounts
-    from cancelpage.web import csrf
+    from cancelpage.web import csrf, ratelimit
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
@@ -46,6 +47,8 @@ def register_extensions(app: Flask) -> None:
     login.init_app(app, add_context_processor=False)
     accounts.init_login(login)
     limiter.init_app(app)
+    ratelimit.init_app(app)
+    rollups.init()  # the dashboard's rollups follow every flush of a cancel session
     i18n.init_app(app, babel)
     formats.init_app(app)
     app.jinja_env.globals.update(
@@ -64,6 +67,10 @@ def register_blueprints(app: Flask) -> None:
     from cancelpage.recovery import webhooks
     from cancelpage.web import health
 
+    # No rate limit on the health check and Stripe's webhooks (signed, and retried by Stripe);
+    # the customer pages count with web.ratelimit, in one round trip.
+    for blueprint in (health.bp, webhooks.bp, embed.bp, email_links.bp):
+        limiter.exempt(blueprint)
     app.register_blueprint(cancel_pages.bp)
     app.register_blueprint(embed.bp)
     app.register_blueprint(health.bp)

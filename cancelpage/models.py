@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -638,6 +638,44 @@ class SubscriptionStatus(db.Model):
     source: so.Mapped[str] = so.mapped_column(
         sa.String(10), default="webhook", server_default="webhook"
     )
+
+
+class SessionRollup(db.Model):
+    """Cancel sessions counted per merchant, day opened (UTC) and every dimension the dashboard
+    filters or groups by: what analytics reads instead of the sessions themselves. Kept in step
+    with cancel_session in the same transaction (analytics.rollups); `flask analytics rebuild`
+    recomputes it from the sessions."""
+
+    __tablename__ = "session_rollup"
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "day", "dimensions", name="uq_session_rollup_cell"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    merchant_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("merchant.id"))
+    day: so.Mapped[date] = so.mapped_column(sa.Date)
+    dimensions: so.Mapped[str] = so.mapped_column(sa.String(40))  # digest of the columns below
+    purpose: so.Mapped[str] = so.mapped_column(sa.String(20))
+    preview: so.Mapped[bool]
+    plan: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    reason: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    outcome: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    flow_version_id: so.Mapped[int | None]
+    accepted_offer: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3))
+    billing_interval: so.Mapped[str] = so.mapped_column(sa.String(5))
+    billing_interval_count: so.Mapped[int]
+    # The MRR of accepted sessions (an amount discount keeps a share that depends on it).
+    accepted_mrr: so.Mapped[int | None]
+    offers_shown: so.Mapped[list[str]] = so.mapped_column(sa.JSON)
+    assignments: so.Mapped[dict[str, str]] = so.mapped_column(
+        sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    )
+    retained_30: so.Mapped[bool]
+    retained_60: so.Mapped[bool]
+    retained_90: so.Mapped[bool]
+    sessions: so.Mapped[int]
+    mrr: so.Mapped[int] = so.mapped_column(sa.BigInteger)  # the sessions' MRR, summed
 
 
 class ExperimentRecord(db.Model):

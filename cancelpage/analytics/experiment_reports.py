@@ -14,15 +14,14 @@ from cancelpage import flows
 from cancelpage.analytics import stats
 from cancelpage.analytics.queries import (
     CANCELLED,
-    RETENTION_DAYS,
     SAVED,
     Filters,
     S,
     arm_of,
-    matured_by,
     outcome_category,
+    parts,
     real_sessions,
-    session_where,
+    sessions_in,
 )
 from cancelpage.extensions import db
 from cancelpage.merchants.store import load_flow
@@ -117,15 +116,18 @@ def experiment_report(
     f: Filters,
     now: datetime,
 ) -> ExperimentReport:
-    arm = arm_of(experiment.id)
-    matured = sa.case((matured_by(now, 30), 1), else_=0)
-    rows = db.session.execute(
-        sa.select(arm, S.outcome, S.accepted_offer, matured, S.retained_30, sa.func.count())
-        .where(*session_where(merchant_id, f), arm.is_not(None))
-        .group_by(arm, S.outcome, S.accepted_offer, matured, S.retained_30)
-    ).all()
+    rows = []
+    for part in parts(merchant_id, f, now, [30]):
+        t = part.table
+        arm = arm_of(experiment.id, t)
+        matured = sa.case((part.matured(30), 1), else_=0)
+        keys = (arm, t.outcome, t.accepted_offer, matured, t.retained_30)
+        rows += db.session.execute(
+            sa.select(*keys, sessions_in(t)).where(*part.where, arm.is_not(None)).group_by(*keys)
+        ).all()
     results = {name: ArmResult(name) for name in experiment.arms}
-    for name, outcome, accepted, is_matured, retained, count in rows:
+    for name, outcome, accepted, is_matured, retained, n in rows:
+        count = int(n)
         result = results.setdefault(name, ArmResult(name))
         result.sessions += count
         category = outcome_category(outcome)
@@ -150,32 +152,31 @@ def experiment_units(
     """The experiment's customers (stats.first_sessions) over the whole experiment (no date range
     or filter), scored on its metric as known at `now`: the immediate save once the session
     ended; still subscribed N days after the session once N days have passed."""
+    saved_metric = experiment.metric == "saved"
+    days = 0 if saved_metric else int(experiment.metric.removeprefix("retained_"))
+    retained = S.retained_30 if saved_metric else getattr(S, f"retained_{days}")
+    arm = arm_of(experiment.id)
     rows = db.session.execute(
-        sa.select(
-            S.customer_id,
-            arm_of(experiment.id),
-            S.created_at,
-            S.completed_at,
-            S.outcome,
-            S.retained_30,
-            S.retained_60,
-            S.retained_90,
-        )
-        .where(*real_sessions(merchant_id), arm_of(experiment.id).is_not(None))
+        sa.select(S.customer_id, arm, S.created_at, S.completed_at, S.outcome, retained)
+        .where(*real_sessions(merchant_id), arm.is_not(None))
         .order_by(S.created_at, S.id)
-    ).all()
-    sessions = []
-    for customer, arm, created, completed, outcome, *retained in rows:
-        if experiment.metric == "saved":
-            known = completed if outcome in SAVED + CANCELLED else None
-            success = outcome in SAVED
-        else:
-            days = int(experiment.metric.removeprefix("retained_"))
-            at = created + timedelta(days=days)
-            known = at if at <= now else None
-            success = bool(dict(zip(RETENTION_DAYS, retained, strict=True))[days])
-        sessions.append(stats.Session(customer, arm, created, known, success))
-    return stats.first_sessions(sessions)
+        .execution_options(yield_per=10_000)
+    )
+    # One pass in the order opened, as stats.first_sessions would sort them: the first session
+    # per customer is the unit, once its metric is known.
+    units = []
+    seen: set[str] = set()
+    horizon = timedelta(days=days)
+    for customer, arm_name, created, completed, outcome, kept in rows:
+        if customer in seen:
+            continue
+        seen.add(customer)
+        if saved_metric:
+            if outcome in SAVED + CANCELLED and completed is not None:
+                units.append(stats.Unit(arm_name, completed, outcome in SAVED))
+        elif created + horizon <= now:
+            units.append(stats.Unit(arm_name, created + horizon, bool(kept)))
+    return units
 
 
 def horizon_counts(merchant_id: int, experiment: flows.Experiment, now: datetime) -> stats.Window:

@@ -52,6 +52,7 @@ from cancelpage.models import (
     CancelSession,
     FlowVersion,
     Merchant,
+    SessionRollup,
     SubscriptionStatus,
 )
 from cancelpage.vocabulary import NOT_RETAINED_STATUSES
@@ -66,6 +67,7 @@ MAX_SEARCH = 200
 SKIPPED = "(skipped)"  # the reason label of sessions that skipped the survey
 
 S = CancelSession
+R = SessionRollup
 
 
 # ---- filters ---------------------------------------------------------------------------------
@@ -132,49 +134,104 @@ def _text(value: str | None) -> str | None:
     return value[:255] or None
 
 
-def arm_of(experiment_id: str) -> ColumnElement[str]:
+# Where the dashboard counts: the rollups (SessionRollup, whole days, see analytics.rollups), or
+# the sessions themselves (the exports, comments, and the one day in which "N days ago" falls).
+# Both tables name the columns alike.
+Table = type[CancelSession] | type[SessionRollup]
+
+
+def arm_of(experiment_id: str, table: Table = S) -> ColumnElement[str]:
     """The session's arm in an experiment (NULL when it did not enter it)."""
-    return S.assignments[experiment_id].as_string()
+    return table.assignments[experiment_id].as_string()
 
 
-def real_sessions(merchant_id: int) -> list[ColumnElement[bool]]:
+def real_sessions(merchant_id: int, table: Table = S) -> list[ColumnElement[bool]]:
     """The merchant's cancel sessions that count: previews never do (previews_in counts them)."""
-    return [S.merchant_id == merchant_id, S.purpose == "cancel", S.preview.is_(False)]
+    return [table.merchant_id == merchant_id, table.purpose == "cancel", table.preview.is_(False)]
+
+
+def in_range(f: Filters, table: Table) -> list[ColumnElement[bool]]:
+    if table is R:
+        return [R.day >= f.start, R.day <= f.end, R.sessions != 0]
+    return [S.created_at >= f.start_at, S.created_at < f.end_at]
+
+
+def sessions_in(table: Table) -> ColumnElement[int]:
+    """How many sessions a group holds."""
+    return sa.func.sum(R.sessions) if table is R else sa.func.count()
+
+
+def mrr_in(table: Table) -> ColumnElement[int]:
+    """Their MRR, summed."""
+    return sa.cast(sa.func.sum(R.mrr), sa.BigInteger) if table is R else sa.func.sum(S.mrr)
 
 
 def previews_in(merchant_id: int, f: Filters) -> int:
     """Preview sessions ("preview as a customer", preview links) opened in the date range."""
     return int(
         db.session.scalar(
-            sa.select(sa.func.count()).where(
-                S.merchant_id == merchant_id,
-                S.preview.is_(True),
-                S.created_at >= f.start_at,
-                S.created_at < f.end_at,
+            sa.select(sessions_in(R)).where(
+                R.merchant_id == merchant_id, R.preview.is_(True), *in_range(f, R)
             )
         )
         or 0
     )
 
 
-def session_where(merchant_id: int, f: Filters) -> list[ColumnElement[bool]]:
-    conditions = [
-        *real_sessions(merchant_id),
-        S.created_at >= f.start_at,
-        S.created_at < f.end_at,
-    ]
+def session_where(merchant_id: int, f: Filters, table: Table = S) -> list[ColumnElement[bool]]:
+    conditions = [*real_sessions(merchant_id, table), *in_range(f, table)]
     if f.plan:
-        conditions.append(S.plan == f.plan)
+        conditions.append(table.plan == f.plan)
     if f.reason:
-        conditions.append(S.reason.is_(None) if f.reason == SKIPPED else S.reason == f.reason)
+        reason = table.reason
+        conditions.append(reason.is_(None) if f.reason == SKIPPED else reason == f.reason)
     if f.offer:
         # offers_shown is a JSON list of ids: match the quoted id, LIKE wildcards escaped.
-        shown = sa.cast(S.offers_shown, sa.Text)
+        shown = sa.cast(table.offers_shown, sa.Text)
         conditions.append(shown.contains(json.dumps(f.offer), autoescape=True))
     if f.experiment:
-        arm = arm_of(f.experiment)
+        arm = arm_of(f.experiment, table)
         conditions.append(arm == f.arm if f.arm else arm.is_not(None))
     return conditions
+
+
+@dataclass(frozen=True)
+class Part:
+    """One read of a query that depends on "at least N days old": the rollups for every day
+    but those in which a cut-off falls (whole days are all old enough, or none), and the
+    sessions of those days, whose times decide."""
+
+    table: Table
+    where: list[ColumnElement[bool]]
+    now: datetime
+
+    def matured(self, days: int) -> ColumnElement[bool]:
+        cutoff = self.now - timedelta(days=days)
+        return R.day < cutoff.date() if self.table is R else S.created_at <= cutoff
+
+    def count_if(self, condition: ColumnElement[bool]) -> ColumnElement[int]:
+        counted = R.sessions if self.table is R else 1
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, counted), else_=0)), 0)
+
+
+def parts(merchant_id: int, f: Filters, now: datetime, days: Iterable[int]) -> list[Part]:
+    cut_days = sorted({(now - timedelta(days=n)).date() for n in days} & _days(f))
+    rollups = Part(R, session_where(merchant_id, f, R), now)
+    if not cut_days:
+        return [rollups]
+    rollups.where.append(R.day.not_in(cut_days))
+    whole_days = [
+        sa.and_(
+            S.created_at >= datetime.combine(day, time(), UTC),
+            S.created_at < datetime.combine(day + timedelta(days=1), time(), UTC),
+        )
+        for day in cut_days
+    ]
+    return [rollups, Part(S, [*session_where(merchant_id, f), sa.or_(*whole_days)], now)]
+
+
+def _days(f: Filters) -> set[date]:
+    return {f.start + timedelta(days=i) for i in range((f.end - f.start).days + 1)}
 
 
 def outcome_category(outcome: str | None) -> str:
@@ -219,21 +276,21 @@ def outcome_groups(merchant: Merchant, f: Filters) -> list[OutcomeGroup]:
 
     One read: sessions that took an amount discount are further grouped by MRR and billing
     interval (their kept MRR is not proportional to MRR); every other group is summed whole."""
-    amount_off = S.accepted_offer.in_(amount_off_offer_ids(merchant)) & (S.outcome == "accepted")
+    amount_off = R.accepted_offer.in_(amount_off_offer_ids(merchant)) & (R.outcome == "accepted")
     per_price = [
         sa.case((amount_off, column), else_=None)
-        for column in (S.mrr, S.billing_interval, S.billing_interval_count)
+        for column in (R.accepted_mrr, R.billing_interval, R.billing_interval_count)
     ]
-    keys = (S.outcome, S.flow_version_id, S.accepted_offer, S.currency, S.plan, *per_price)
+    keys = (R.outcome, R.flow_version_id, R.accepted_offer, R.currency, R.plan, *per_price)
     rows = db.session.execute(
-        sa.select(*keys, sa.func.count(), sa.func.sum(S.mrr))
-        .where(*session_where(merchant.id, f))
+        sa.select(*keys, sessions_in(R), mrr_in(R))
+        .where(*session_where(merchant.id, f, R))
         .group_by(*keys)
     ).all()
     groups = []
     for row in rows:
         outcome, version_id, offer_id, currency, plan, mrr, interval, interval_count = row[:8]
-        n, mrr_sum = row[8:]
+        n, mrr_sum = int(row[8]), row[9]
         kept = Fraction(0)
         if outcome == "kept":
             kept = Fraction(int(mrr_sum or 0))
@@ -324,18 +381,21 @@ class Retention:
 
 def retention(merchant_id: int, f: Filters, now: datetime) -> list[Retention]:
     """Retained-30/60/90 of a segment, as known at `now`."""
-    saved = S.outcome.in_(SAVED)
-    columns: list[ColumnElement[int]] = []
-    for days in RETENTION_DAYS:
-        matured = matured_by(now, days)
-        kept = getattr(S, f"retained_{days}").is_(True)
-        columns += [
-            count_if(matured),
-            count_if(sa.and_(matured, kept)),
-            count_if(sa.and_(matured, saved)),
-            count_if(sa.and_(matured, saved, kept)),
-        ]
-    row = db.session.execute(sa.select(*columns).where(*session_where(merchant_id, f))).one()
+    row = [0] * 4 * len(RETENTION_DAYS)
+    for part in parts(merchant_id, f, now, RETENTION_DAYS):
+        saved = part.table.outcome.in_(SAVED)
+        columns: list[ColumnElement[int]] = []
+        for days in RETENTION_DAYS:
+            matured = part.matured(days)
+            kept = getattr(part.table, f"retained_{days}").is_(True)
+            columns += [
+                part.count_if(matured),
+                part.count_if(sa.and_(matured, kept)),
+                part.count_if(sa.and_(matured, saved)),
+                part.count_if(sa.and_(matured, saved, kept)),
+            ]
+        counts = db.session.execute(sa.select(*columns).where(*part.where)).one()
+        row = [total + int(n) for total, n in zip(row, counts, strict=True)]
     out = []
     for i, days in enumerate(RETENTION_DAYS):
         matured_n, kept_n, saved_n, saved_kept_n = (int(v) for v in row[4 * i : 4 * i + 4])
@@ -478,9 +538,9 @@ class ReasonRow:
 def reasons(merchant: Merchant, f: Filters) -> list[ReasonRow]:
     """Why customers leave: sessions per reason, most frequent first."""
     rows = db.session.execute(
-        sa.select(S.reason, S.outcome, sa.func.count())
-        .where(*session_where(merchant.id, f))
-        .group_by(S.reason, S.outcome)
+        sa.select(R.reason, R.outcome, sessions_in(R))
+        .where(*session_where(merchant.id, f, R))
+        .group_by(R.reason, R.outcome)
     ).all()
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for reason, outcome, count in rows:
@@ -578,22 +638,16 @@ def offers(
 ) -> list[OfferRow]:
     """Each offer's shown / accepted / acceptance rate, saved MRR and retention at 30 days
     (saved MRR from `groups` when already read)."""
-    shown_text = sa.cast(S.offers_shown, sa.Text)
-    matured = sa.case((matured_by(now, 30), 1), else_=0)
-    accepted = sa.case((S.outcome == "accepted", S.accepted_offer), else_=None)
-    rows = db.session.execute(
-        sa.select(
-            shown_text,
-            accepted,
-            S.currency,
-            matured,
-            S.retained_30,
-            sa.func.count(),
-            sa.func.sum(S.mrr),
-        )
-        .where(*session_where(merchant.id, f))
-        .group_by(shown_text, accepted, S.currency, matured, S.retained_30)
-    ).all()
+    rows = []
+    for part in parts(merchant.id, f, now, [30]):
+        t = part.table
+        shown_text = sa.cast(t.offers_shown, sa.Text)
+        matured = sa.case((part.matured(30), 1), else_=0)
+        accepted = sa.case((t.outcome == "accepted", t.accepted_offer), else_=None)
+        keys = (shown_text, accepted, t.currency, matured, t.retained_30)
+        rows += db.session.execute(
+            sa.select(*keys, sessions_in(t), mrr_in(t)).where(*part.where).group_by(*keys)
+        ).all()
     flow = load_flow(merchant, merchant.flow_version_id)
     table: dict[str, OfferRow] = {}
 
@@ -603,7 +657,8 @@ def offers(
             table[offer_id] = OfferRow(offer_id, offer.title if offer else offer_id)
         return table[offer_id]
 
-    for text, accepted_id, currency, is_matured, retained, count, mrr_sum in rows:
+    for text, accepted_id, currency, is_matured, retained, n, mrr_sum in rows:
+        count = int(n)
         for offer_id in json.loads(text or "[]"):
             row_for(offer_id).shown += count
         if accepted_id is None:
@@ -670,15 +725,16 @@ def week_index(column: Any, f: Filters) -> tuple[date, int, ColumnElement[int]]:
 
 def weekly(merchant_id: int, f: Filters) -> list[Week]:
     """Sessions, saves and cancels per week (Monday to Sunday, UTC) over the range, gaps as 0."""
-    first_monday, weeks, week = week_index(S.created_at, f)
+    first_monday = f.start - timedelta(days=f.start.weekday())
+    weeks = (f.end - first_monday).days // 7 + 1
     rows = db.session.execute(
-        sa.select(week, S.outcome, sa.func.count())
-        .where(*session_where(merchant_id, f))
-        .group_by(week, S.outcome)
+        sa.select(R.day, R.outcome, sessions_in(R))
+        .where(*session_where(merchant_id, f, R))
+        .group_by(R.day, R.outcome)
     ).all()
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for index, outcome, count in rows:
-        counts[int(index)][outcome_category(outcome)] += count
+    for day, outcome, count in rows:
+        counts[(day - first_monday).days // 7][outcome_category(outcome)] += int(count)
     return [
         Week(
             first_monday + timedelta(weeks=i),

@@ -155,19 +155,23 @@ def capability(token: str) -> str:
 
 def by_capability(capability: str) -> CancelSession | None:
     """The session a capability names, while it works (see capability_expires_at)."""
-    # Every step page needs the merchant too: one round trip instead of two.
-    session = db.session.scalar(
-        sa.select(CancelSession)
+    from cancelpage.cancel_sessions.writes import known_without_open_intent, open_intent_exists
+
+    # Every step page needs the merchant, and whether a final write is open (settle, and the
+    # page shown): one statement for all three.
+    found = db.session.execute(
+        sa.select(CancelSession, open_intent_exists(CancelSession.id))
         .options(so.joinedload(CancelSession.merchant))
         .where(CancelSession.capability_digest == links.digest(capability))
-    )
-    # An empty snapshot is a claim still being filled in (see open_session).
-    if (
-        session is None
-        or not session.snapshot
-        or datetime.now(UTC) > capability_expires_at(session)
-    ):
+    ).first()
+    if found is None:
         return None
+    session, has_open_intent = found
+    # An empty snapshot is a claim still being filled in (see open_session).
+    if not session.snapshot or datetime.now(UTC) > capability_expires_at(session):
+        return None
+    if not has_open_intent:
+        known_without_open_intent(session)
     return session
 
 

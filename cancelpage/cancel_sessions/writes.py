@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app, g
+from sqlalchemy.sql.expression import ColumnElement
 
 from cancelpage import flows, links
 from cancelpage.analytics.queries import record_flow_outcome
@@ -94,6 +95,8 @@ def claim(session: CancelSession) -> bool:
     One conditional UPDATE: of any number of concurrent requests exactly one matches the row.
     """
 
+    g.pop("cancel_no_open_intent", None)  # from here on, this request may write intents
+
     def take() -> bool:
         now = utcnow()
         claimed = db.session.execute(
@@ -156,15 +159,32 @@ def release_abandoned_claim() -> None:
 # ---- carrying out a choice -------------------------------------------------------------------
 
 
+def _open_intents(session_id: Any) -> list[ColumnElement[bool]]:
+    return [
+        StripeWrite.session_id == session_id,
+        StripeWrite.operation != COUPON,
+        StripeWrite.status.in_(OPEN),
+    ]
+
+
+def open_intent_exists(session_id: Any) -> ColumnElement[bool]:
+    """Whether a session has an open final write, as a column of the query that loads it."""
+    return sa.exists().where(*_open_intents(session_id))
+
+
+def known_without_open_intent(session: CancelSession) -> None:
+    """The session was loaded with no open final write: until this request claims the session
+    (every write starts with the claim), open_intent answers without asking again."""
+    g.cancel_no_open_intent = session.id
+
+
 def open_intent(session: CancelSession) -> StripeWrite | None:
     """The session's final write whose outcome is still open, if any."""
+    if g.get("cancel_no_open_intent") == session.id:
+        return None
     return db.session.scalar(
         sa.select(StripeWrite)
-        .where(
-            StripeWrite.session_id == session.id,
-            StripeWrite.operation != COUPON,
-            StripeWrite.status.in_(OPEN),
-        )
+        .where(*_open_intents(session.id))
         .order_by(StripeWrite.attempt.desc())
         .limit(1)
     )
@@ -237,6 +257,7 @@ def _attempt(session: CancelSession, effect: flows.Effect) -> WriteResult:
 
 def _new_row(session: CancelSession, key: str, operation: str, **fields: Any) -> StripeWrite:
     """A write's row, added before anything is sent (a unique key: a repeat is a no-op)."""
+    g.pop("cancel_no_open_intent", None)
     row = StripeWrite(
         merchant_id=session.merchant_id,
         session_id=session.id,

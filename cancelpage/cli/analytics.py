@@ -1,4 +1,5 @@
-"""`flask --app cancelpage analytics simulate`: fill a dashboard with a simulated quarter."""
+"""`flask --app cancelpage analytics simulate`: fill a dashboard with a simulated quarter;
+`analytics rebuild`: recompute the dashboard's rollups from the sessions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 import click
 from flask.cli import AppGroup
 
-from cancelpage.analytics import simulate
+from cancelpage.analytics import rollups, simulate
 from cancelpage.cli.common import load_merchant
 from cancelpage.extensions import db
 from cancelpage.merchants.store import DEMO_SLUG, ensure_demo_merchant, publish_flow
@@ -36,3 +37,20 @@ def simulate_command(slug: str, count: int, days: int, cases: int, seed: int) ->
         f"Wrote {count} simulated sessions and {cases} failed invoices for {merchant.slug!r}; "
         "open /admin/analytics/."
     )
+
+
+@analytics_group.command("rebuild")
+@click.option("--merchant", "slug", default=None, help="One merchant (default: all).")
+@click.option("--check", is_flag=True, help="Only compare; exit 1 when they differ.")
+def rebuild_command(slug: str | None, check: bool) -> None:
+    """Recompute the dashboard's rollups from the sessions (after an upgrade or a bulk load)."""
+    merchant_id = load_merchant(slug).id if slug else None
+    if check:
+        wrong = rollups.differences(merchant_id)
+        for line in wrong[:20]:
+            click.echo(line)
+        click.echo(f"{len(wrong)} cells differ." if wrong else "The rollups are in step.")
+        raise SystemExit(1 if wrong else 0)
+    cells = rollups.rebuild(merchant_id)
+    db.session.commit()
+    click.echo(f"Rebuilt {cells:,} rollup cells.")

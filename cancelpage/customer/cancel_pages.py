@@ -12,13 +12,15 @@ from cancelpage import cancel_sessions, flows, i18n, links
 from cancelpage.billing import BillingError, StripeRejected, StripeUnavailable
 from cancelpage.cancel_sessions import LinkRefused
 from cancelpage.customer.embed import outcome_message
-from cancelpage.extensions import limiter
+from cancelpage.extensions import db, limiter
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession, Merchant
 from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
+from cancelpage.web import dbretry, ratelimit
 from cancelpage.web.rendering import render, see_other, wants_fragment
 
 bp = Blueprint("cancel", __name__)
+limiter.exempt(bp)  # limited by customer_limit instead (web.ratelimit)
 
 ERROR_MESSAGES = {
     ("reason", "required"): _l("Please choose a reason."),
@@ -42,11 +44,20 @@ def link_key() -> str:
     return "link:" + links.digest(str(cap))
 
 
-# Every customer request counts against its address and against its link (docs/RELIABILITY.md 26).
-per_ip = limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_PER_IP"], scope="customer-ip")
-per_link = limiter.shared_limit(
-    lambda: current_app.config["RATE_LIMIT_PER_LINK"], scope="customer-link", key_func=link_key
+# Every customer request counts against its address and against its link (docs/RELIABILITY.md
+# 26), both in one round trip to the limits' storage.
+customer_limit = ratelimit.limited(
+    ("customer-ip", ratelimit.remote_address, "RATE_LIMIT_PER_IP"),
+    ("customer-link", link_key, "RATE_LIMIT_PER_LINK"),
 )
+
+
+@bp.before_request
+def keep_loaded_objects() -> None:
+    """A step's objects stay as this request left them after a commit (no reload of what it
+    just wrote): the write protocol refreshes the session itself wherever another request may
+    have changed it (the claim, its release, a link opened twice at once)."""
+    db.session().expire_on_commit = False
 
 
 def invalid_link() -> Response:
@@ -55,8 +66,7 @@ def invalid_link() -> Response:
 
 
 @bp.get("/c/<token>")
-@per_ip
-@per_link
+@customer_limit
 def open_link(token: str) -> Response:
     """Follow a signed link: find or open its session (GET never writes to Stripe)."""
     try:
@@ -83,20 +93,21 @@ def load(cap: str) -> CancelSession | None:
 
 
 @bp.get("/s/<cap>")
-@per_ip
-@per_link
+@customer_limit
 def show(cap: str) -> Response:
     """The session's current step as a full page (or fragment for htmx)."""
+    dbretry.reads_without_transaction()
     session = load(cap)
     if session is None:
         return invalid_link()
-    cancel_sessions.settle(session)
+    if session.outcome is None and cancel_sessions.open_intent(session) is not None:
+        db.session.commit()  # settling writes: in a transaction of its own
+        cancel_sessions.settle(session)
     return render_current(session, cap)
 
 
 @bp.post("/s/<cap>/<step>")
-@per_ip
-@per_link
+@customer_limit
 def submit(cap: str, step: str) -> Response:
     """One step's form: validate, advance, and at the end carry out the choice once."""
     session = load(cap)
@@ -119,8 +130,7 @@ def submit(cap: str, step: str) -> Response:
 
 
 @bp.post("/s/<cap>/keep")
-@per_ip
-@per_link
+@customer_limit
 def keep(cap: str) -> Response:
     """Keep a subscription that is already scheduled to end (undo the scheduled cancel)."""
     session = load(cap)
@@ -132,8 +142,7 @@ def keep(cap: str) -> Response:
 
 
 @bp.post("/s/<cap>/again")
-@per_ip
-@per_link
+@customer_limit
 def try_again(cap: str) -> Response:
     """Send the choice whose answer never came, exactly as before and under its own key."""
     session = load(cap)
@@ -143,8 +152,7 @@ def try_again(cap: str) -> Response:
 
 
 @bp.post("/s/<cap>/portal")
-@per_ip
-@per_link
+@customer_limit
 def portal(cap: str) -> Response:
     """After the hand-off to Stripe's portal: a fresh portal session (the last may have expired)."""
     session = load(cap)
@@ -159,8 +167,7 @@ def portal(cap: str) -> Response:
 
 
 @bp.post("/s/<cap>/locale")
-@per_ip
-@per_link
+@customer_limit
 def set_locale(cap: str) -> Response:
     """The language switcher: the choice sticks to the session; the step stays where it was."""
     session = load(cap)
@@ -242,7 +249,8 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "free_until": _date(session.outcome_detail.get("free_until")),
         "ends_now": session.merchant.cancel_mode == "immediately",
         "return_url": cancel_sessions.safe_return_url(session),
-        "writes": session.writes if not session.live else [],
+        # Only the preview's last page lists them: no other step loads them.
+        "writes": session.writes if not session.live and session.outcome is not None else [],
         "embed_outcome": outcome_message(session),
         "errors": {},
         "form": request.form,
@@ -262,8 +270,15 @@ def brand_css(slug: str) -> Response:
     Pages link it with the colour in the URL (brand_css_url), so a saved colour shows on the
     next load and a versioned URL can be cached for long.
     """
-    merchant = by_slug(slug)
-    colour = merchant.brand_color if merchant else DEFAULT_BRAND_COLOR
+    # Per process: the colour last read for the slug answers a URL that names that colour (the
+    # page linked it for the colour saved then); any other URL reads the colour saved now.
+    known: dict[str, str] = current_app.extensions.setdefault("cancelpage.brand_colours", {})
+    colour = known.get(slug)
+    if colour is None or request.args.get("v") != colour.removeprefix("#"):
+        merchant = by_slug(slug)
+        colour = merchant.brand_color if merchant else DEFAULT_BRAND_COLOR
+        if merchant is not None:
+            known[slug] = colour
     response = current_app.response_class(f":root{{--brand:{colour}}}\n", mimetype="text/css")
     versioned = request.args.get("v") == colour.removeprefix("#")
     response.cache_control.max_age = 31_536_000 if versioned else 60

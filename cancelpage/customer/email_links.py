@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 
 from cancelpage import i18n, links
 from cancelpage.billing import BillingError, StripeUnavailable, gateway_for
-from cancelpage.customer.cancel_pages import per_ip, per_link
+from cancelpage.customer.cancel_pages import customer_limit
 from cancelpage.extensions import db
 from cancelpage.i18n import formats
 from cancelpage.merchants import vault
@@ -44,8 +44,7 @@ def invalid_link() -> Response:
 
 
 @bp.get("/card/<token>")
-@per_ip
-@per_link
+@customer_limit
 def card(token: str) -> Response:
     """A branded page with one button to the secure card form."""
     found = open_card_link(token)
@@ -55,8 +54,7 @@ def card(token: str) -> Response:
 
 
 @bp.post("/card/<token>")
-@per_ip
-@per_link
+@customer_limit
 def card_submit(token: str) -> Response:
     """Create a billing-portal session (payment_method_update) and send the customer there."""
     found = open_card_link(token)
@@ -268,8 +266,7 @@ def recent_portal_url(case: RecoveryCase) -> str | None:
 
 
 @bp.get("/unsubscribe/<token>")
-@per_ip
-@per_link
+@customer_limit
 def unsubscribe(token: str) -> Response:
     """Ask before unsubscribing (a GET changes nothing)."""
     found = open_unsubscribe_link(token)
@@ -283,8 +280,7 @@ def unsubscribe(token: str) -> Response:
 
 
 @bp.post("/unsubscribe/<token>")
-@per_ip
-@per_link
+@customer_limit
 def unsubscribe_submit(token: str) -> Response:
     """Unsubscribe: the page's button, or a mail client's one-click POST (RFC 8058)."""
     found = open_unsubscribe_link(token)

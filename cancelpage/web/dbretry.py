@@ -50,6 +50,15 @@ def retrying(work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def reads_without_transaction() -> None:
+    """PostgreSQL: this request's reads run outside a transaction (no BEGIN and no ROLLBACK
+    round trips; each statement sees the latest commits). Call it before the first statement,
+    and `db.session.commit()` before anything writes: the next statement then starts a
+    transaction as usual. SQLite: nothing to save, nothing changes."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def init_app(app: Flask) -> None:
     """SQLite: write-ahead log, so readers never wait for a writer and a commit costs one
     fsync at checkpoints instead of one per transaction (durable across process crashes)."""

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 
 from cancelpage.cancel_sessions import release_abandoned_claim
 from cancelpage.extensions import db, limiter
-from cancelpage.web import dbretry
+from cancelpage.web import dbretry, ratelimit
 from cancelpage.web.rendering import render
 
 
@@ -107,6 +107,9 @@ def http_error(error: HTTPException) -> Response:
 
 def seconds_until_reset() -> int:
     """When the limit that was hit lets the next request through."""
+    customer_limit = ratelimit.retry_after()
+    if customer_limit is not None:
+        return int(customer_limit)
     current = limiter.current_limit
     return max(1, int(current.reset_at - time.time())) if current is not None else 60
 
