@@ -70,6 +70,7 @@ from .terms import (
     offer_shown,
     offer_terms,
     price,
+    standing,
     subscription_line,
 )
 
@@ -144,6 +145,7 @@ __all__ = [
     "price",
     "rule_matches",
     "shadowed_rules",
+    "standing",
     "submit",
     "subscription_line",
     "to_major",
