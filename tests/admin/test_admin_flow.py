@@ -435,7 +435,7 @@ def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
     post(client, "/admin/flow/rules", token, {**BIG_SPENDERS, "cond-1-field": "", "position": "1"})
     post(client, "/admin/flow/publish", token)
     segments = {
-        "9900": ("30 days on us", "POST /v1/subscriptions/sub_preview"),
+        "9900": ("Try it again, on us", "POST /v1/subscriptions/sub_preview"),
         "900": ("25% off", "POST /v1/coupons"),
     }
     for mrr, (title, request_line) in segments.items():

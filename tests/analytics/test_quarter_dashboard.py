@@ -50,7 +50,7 @@ def test_the_dashboard_answers_why_which_offer_and_whether_there_is_a_winner(
         "discount_25_3m": "25% off",
         "discount_10_fixed": "$10 off your next invoice",
         "pause_1m": "Pause for a month",
-        "free_30d": "30 days on us",
+        "free_30d": "Try it again, on us",
     }[best]
     amount = f"${kept_30[best] / 100:,.2f}"
     assert f"Keeps the most revenue 30 days later: <strong>{title}</strong> — {amount}" in html
