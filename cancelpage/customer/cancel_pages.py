@@ -270,7 +270,6 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "resumes_at": _date(session.outcome_detail.get("resumes_at")),
         "free_until": _date(session.outcome_detail.get("free_until")),
         "ends_now": session.merchant.cancel_mode == "immediately",
-        "losses": (texts.copy("confirm_losses") or "").splitlines(),
         "can_undo": cancel_sessions.undoable(session),
         "zone": formats.time_zone(),
         "stale": False,
