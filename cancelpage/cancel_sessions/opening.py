@@ -12,15 +12,11 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
 
-from cancelpage import flows, i18n, links
+from cancelpage import flows, i18n, links, trail
 from cancelpage.billing import StripeUnavailable, SubscriptionView, gateway_for
 from cancelpage.extensions import db
 from cancelpage.merchants.store import load_flow
-from cancelpage.models import (
-    CancelSession,
-    Merchant,
-    SessionEvent,
-)
+from cancelpage.models import CancelSession, Merchant
 from cancelpage.vocabulary import ENDED_STATUSES, PREVIEW_DEFAULTS
 
 
@@ -265,4 +261,5 @@ def flow_of(session: CancelSession) -> flows.Flow:
 
 
 def record(session: CancelSession, kind: str, **data: Any) -> None:
-    db.session.add(SessionEvent(session=session, kind=kind, data=data))
+    """One event of the session's audit trail, chained to the one before (cancelpage.trail)."""
+    trail.record(session, kind, data)
