@@ -44,11 +44,14 @@ def test_every_event_is_a_link_of_its_sessions_chain(app: Flask, walked: None) -
     with app.app_context():
         rows = events(app)
         kinds = [e.kind for e in rows if e.session_id == 1]
-        assert kinds[0] == "opened" and "outcome" in kinds
+        assert kinds[0] == "opened"
+        assert "outcome" in kinds
         assert [e.seq for e in rows if e.session_id == 1] == list(range(1, len(kinds) + 1))
         assert all(len(e.digest or "") == 64 for e in rows)
         verdict = trail.verify_stored()
-        assert verdict.ok and verdict.sessions == 2 and verdict.events == len(rows)
+        assert verdict.ok
+        assert verdict.sessions == 2
+        assert verdict.events == len(rows)
 
 
 def test_an_edited_event_is_named(app: Flask, walked: None) -> None:
@@ -61,7 +64,7 @@ def test_an_edited_event_is_named(app: Flask, walked: None) -> None:
         )
         db.session.commit()
         assert verdict_lines(app) == [
-            f"session 1, event 3 (row 3): its content or its place does not match its digest"
+            "session 1, event 3 (row 3): its content or its place does not match its digest"
             " (edited)"
         ]
 
@@ -72,7 +75,8 @@ def test_a_deleted_event_is_named(app: Flask, walked: None) -> None:
         db.session.execute(sa.delete(SessionEvent).where(SessionEvent.id == second.id))
         db.session.commit()
         (line,) = verdict_lines(app)
-        assert line.startswith("session 2, event 3") and line.endswith("event 2 is missing")
+        assert line.startswith("session 2, event 3")
+        assert line.endswith("event 2 is missing")
 
 
 def test_a_deleted_newest_event_is_caught_by_the_head(app: Flask, walked: None) -> None:
