@@ -43,6 +43,7 @@ from .offers import (
     ContactOffer,
     CouponTerms,
     CustomLinkOffer,
+    Day,
     DiscountOffer,
     FreePeriodOffer,
     Message,
@@ -63,6 +64,13 @@ from .targeting import (
     offer_applies,
     rule_matches,
     shadowed_rules,
+)
+from .terms import (
+    discounted_amount,
+    offer_shown,
+    offer_terms,
+    price,
+    subscription_line,
 )
 
 __all__ = [
@@ -85,6 +93,7 @@ __all__ = [
     "ContactOffer",
     "CouponTerms",
     "CustomLinkOffer",
+    "Day",
     "DiscountOffer",
     "Effect",
     "Experiment",
@@ -119,6 +128,7 @@ __all__ = [
     "condition_holds",
     "current_offer",
     "default_flow",
+    "discounted_amount",
     "experiment_to_dict",
     "exponent",
     "flow_to_dict",
@@ -126,12 +136,16 @@ __all__ = [
     "matching_rule",
     "monthly_amount",
     "offer_applies",
+    "offer_shown",
+    "offer_terms",
     "offer_to_dict",
     "parse_flow",
     "pause_resumes_at",
+    "price",
     "rule_matches",
     "shadowed_rules",
     "submit",
+    "subscription_line",
     "to_major",
     "to_timestamp",
 ]

@@ -1,6 +1,6 @@
-"""The save offers, each kind declared once: its fields and their validation, what the customer is
-told (terms and the accept button), its name in the editor and the analytics, what it keeps of
-the MRR, and the gateway operation that applies it.
+"""The save offers, each kind declared once: its fields and their validation, its accept button
+(its terms, in money and dates, are said by cancelpage.flows.terms), its name in the editor and
+the analytics, what it keeps of the MRR, and the gateway operation that applies it.
 
 ``OFFER_TYPES`` is the registry, keyed by kind. Adding a kind means one class here (and adding it
 to the registry) plus its template, ``templates/offers/<kind>.html`` (the editor's fields and the
@@ -69,13 +69,21 @@ class Money:
 
 
 @dataclass(frozen=True)
+class Day:
+    """A moment (unix seconds) to show as a date in the reader's language and time zone."""
+
+    timestamp: int
+
+
+@dataclass(frozen=True)
 class Message:
-    """A msgid (with its plural and count when it has one) and the values it names."""
+    """A msgid (with its plural and count when it has one) and the values it names; a value may
+    be a Message itself (said first: a price with its interval)."""
 
     text: str
     plural: str | None = None
     count: int | None = None
-    values: Mapping[str, str | int | Percent | Money] = field(default_factory=dict)
+    values: Mapping[str, str | int | Percent | Money | Day | Message] = field(default_factory=dict)
 
 
 # ---- what applying an offer needs --------------------------------------------------------------
@@ -159,10 +167,6 @@ class Offer:
     def parse_fields(cls, obj: Mapping[Any, Any], path: str, errs: check.Errors) -> dict[str, Any]:
         """The kind's own fields from the offer's JSON object, every problem added to ``errs``."""
         raise NotImplementedError
-
-    def terms(self, snapshot: Snapshot) -> Message | None:
-        """What the customer gets, in one sentence (None: the offer's text says it all)."""
-        return None
 
     def applies_to(self, snapshot: Snapshot) -> bool:
         """Whether the offer still makes sense for this subscription (beyond its status)."""
@@ -253,18 +257,10 @@ class DiscountOffer(Offer):
             "duration_in_months": months,
         }
 
-    def terms(self, snapshot: Snapshot) -> Message:
-        off: Percent | Money = (
-            Percent(self.percent_off / 100)
-            if self.percent_off
-            else Money(self.amount_off or 0, self.currency or snapshot.currency)
-        )
-        if self.duration == "once":
-            return Message(N_("%(off)s off your next payment."), values={"off": off})
-        if self.duration == "forever":
-            return Message(N_("%(off)s off for as long as you stay."), values={"off": off})
-        singular, plural = Nn_("%(off)s off for %(num)d month.", "%(off)s off for %(num)d months.")
-        return Message(singular, plural, self.duration_in_months or 0, {"off": off})
+    def applies_to(self, snapshot: Snapshot) -> bool:
+        """Stripe applies an amount off only to a subscription in the coupon's currency: in
+        another currency the offer would promise nothing, so it is not shown."""
+        return self.amount_off is None or self.currency == snapshot.currency.lower()
 
     def kept_share(self) -> Fraction | None:
         if self.percent_off is None:
@@ -336,15 +332,6 @@ class PauseOffer(Offer):
             "behavior": check.choice(obj, "behavior", path, errs, PAUSE_BEHAVIORS, default="void"),
         }
 
-    def terms(self, snapshot: Snapshot) -> Message:
-        singular, plural = Nn_(
-            "Pause for %(num)d month: you won't be charged, and your subscription picks up "
-            "where it left off.",
-            "Pause for %(num)d months: you won't be charged, and your subscription picks up "
-            "where it left off.",
-        )
-        return Message(singular, plural, self.months)
-
     def applies_to(self, snapshot: Snapshot) -> bool:
         return not snapshot.paused
 
@@ -365,10 +352,14 @@ class SwitchPlanOffer(Offer):
     label: ClassVar[str] = "Switch plan"
     operation: ClassVar[str | None] = "switch_price"
     accept_label: ClassVar[str] = N_("Switch my plan")
-    fields: ClassVar[tuple[str, ...]] = ("price_id", "proration_behavior")
+    fields: ClassVar[tuple[str, ...]] = ("price_id", "proration_behavior", "plan_name", "amount")
 
     price_id: str = ""
     proration_behavior: ProrationBehavior = "create_prorations"
+    # The new plan as the customer reads it: its name and its price (minor units, in the
+    # subscription's currency and interval: Stripe keeps one currency per subscription).
+    plan_name: str | None = None
+    amount: int | None = None
 
     @classmethod
     def parse_fields(cls, obj: Mapping[Any, Any], path: str, errs: check.Errors) -> dict[str, Any]:
@@ -389,10 +380,14 @@ class SwitchPlanOffer(Offer):
                 PRORATION_BEHAVIORS,
                 default="create_prorations",
             ),
+            "plan_name": check.text(obj, "plan_name", path, errs, max_len=80, required=False)
+            or None,
+            "amount": (
+                check.integer(obj, "amount", path, errs, 0, MAX_AMOUNT_OFF)
+                if obj.get("amount") is not None
+                else None
+            ),
         }
-
-    def terms(self, snapshot: Snapshot) -> Message:
-        return Message(N_("Switch plans instead of leaving."))
 
     def applies_to(self, snapshot: Snapshot) -> bool:
         return self.price_id != snapshot.price_id
@@ -424,13 +419,6 @@ class FreePeriodOffer(Offer):
     def parse_fields(cls, obj: Mapping[Any, Any], path: str, errs: check.Errors) -> dict[str, Any]:
         return {"days": check.integer(obj, "days", path, errs, 1, 365, default=30)}
 
-    def terms(self, snapshot: Snapshot) -> Message:
-        singular, plural = Nn_(
-            "%(num)d day free: your next payment moves back.",
-            "%(num)d days free: your next payment moves back.",
-        )
-        return Message(singular, plural, self.days)
-
     def application(self, target: Target) -> Application:
         trial_end = to_timestamp(free_period_end(self, target.snapshot, target.now))
         return Application(
@@ -460,9 +448,6 @@ class ContactOffer(Offer):
     @classmethod
     def parse_fields(cls, obj: Mapping[Any, Any], path: str, errs: check.Errors) -> dict[str, Any]:
         return _url(obj, path, errs, mailto=True)
-
-    def terms(self, snapshot: Snapshot) -> Message:
-        return Message(N_("Talk to us: we may be able to help."))
 
     def kept_share(self) -> Fraction:
         return Fraction(1)  # billing unchanged
