@@ -15,6 +15,7 @@ from flask import current_app
 from cancelpage import flows, i18n, links, trail
 from cancelpage.billing import StripeUnavailable, SubscriptionView, gateway_for
 from cancelpage.extensions import db
+from cancelpage.merchants import vault
 from cancelpage.merchants.store import load_flow
 from cancelpage.models import CancelSession, Merchant
 from cancelpage.vocabulary import ENDED_STATUSES, PREVIEW_DEFAULTS
@@ -24,6 +25,9 @@ class LinkRefused(Exception):
     """The link cannot open a session (bad token, or the subscription is not the customer's)."""
 
 
+# The snapshot key that carries the customer's email from the read to the session (encrypted
+# there); taken out before the snapshot is stored.
+CONTACT = "customer_email"
 # A link opened many times at once (mail scanners, a double click, twenty tabs) reads Stripe
 # once: the first request claims the session row, reads and fills in the snapshot; the others
 # wait this long for it, checking every POLL seconds, then ask the customer to try again.
@@ -114,8 +118,19 @@ def fill(session: CancelSession, merchant: Merchant, payload: links.LinkPayload)
         db.session.execute(sa.delete(CancelSession).where(CancelSession.id == session.id))
         db.session.commit()
         raise
+    contact = snapshot.pop(CONTACT, None)  # personal data: never kept in the snapshot
     session.take_snapshot(snapshot)
-    record(session, "opened", live=session.live)
+    session.contact_encrypted = vault.encrypt(contact) if contact else None
+    profile = flows.profile_for(
+        snapshot.get("country"), snapshot.get("region"), merchant.compliance_default
+    )
+    session.compliance_profile = profile.code
+    state = flows.opening_state(profile, flow_of(session), snapshot_of(session))
+    session.state = state.to_dict()
+    record(session, "opened", live=session.live, profile=profile.code)
+    if state.offer_ids:  # a confirm-first page shows its one offer beside the cancel button
+        record(session, "offer_shown", offer=state.offer_ids[0], beside_cancel=True)
+        session.offers_shown = list(state.offer_ids)
     db.session.commit()
     return session
 
@@ -208,7 +223,14 @@ def live_snapshot(view: SubscriptionView, attributes: dict[str, str] | Any) -> d
         trial_end=view.trial_end,
         attributes=dict(attributes),
     )
-    extra = {"item_id": view.item_id, "preferred_locales": list(view.preferred_locales)}
+    extra = {
+        "item_id": view.item_id,
+        "preferred_locales": list(view.preferred_locales),
+        # The customer's address decides the compliance profile (flows.compliance).
+        "country": view.customer_country,
+        "region": view.customer_region,
+        CONTACT: view.customer_email,
+    }
     return {**snapshot_to_dict(snapshot), **extra}
 
 
@@ -230,7 +252,15 @@ def preview_snapshot(attributes: Any) -> dict[str, Any]:
         attributes=dict(attributes),
     )
     locales = [tag.strip() for tag in attrs.get("preferred_locales", "").split(",") if tag.strip()]
-    return {**snapshot_to_dict(snapshot), "item_id": "si_preview", "preferred_locales": locales}
+    # "country": "DE" or "US-CA" describes the customer's address (for the compliance profile).
+    country, _, region = attrs.get("country", "").upper().partition("-")
+    return {
+        **snapshot_to_dict(snapshot),
+        "item_id": "si_preview",
+        "preferred_locales": locales,
+        "country": country or None,
+        "region": region or None,
+    }
 
 
 def _int(value: str | None, default: int) -> int:
