@@ -60,7 +60,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from cancelpage import admin, api
     from cancelpage.admin import analytics_pages
-    from cancelpage.customer import cancel_pages, demo_app, email_links, embed
+    from cancelpage.customer import cancel_pages, demo_app, email_links, embed, keep_links
     from cancelpage.recovery import webhooks
     from cancelpage.web import health
 
@@ -69,6 +69,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
     app.register_blueprint(email_links.bp)
+    app.register_blueprint(keep_links.bp)  # a receipt's keep my subscription link
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(analytics_pages.bp)

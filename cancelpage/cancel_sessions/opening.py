@@ -167,19 +167,25 @@ def capability(token: str) -> str:
 def by_capability(capability: str) -> CancelSession | None:
     """The session a capability names, while it works (see capability_expires_at)."""
     # Every step page needs the merchant too: one round trip instead of two.
+    wanted = links.digest(capability)
     session = db.session.scalar(
         sa.select(CancelSession)
         .options(so.joinedload(CancelSession.merchant))
-        .where(CancelSession.capability_digest == links.digest(capability))
+        .where(
+            sa.or_(
+                CancelSession.capability_digest == wanted,
+                CancelSession.keep_capability_digest == wanted,
+            )
+        )
     )
     # An empty snapshot is a claim still being filled in (see open_session).
-    if (
-        session is None
-        or not session.snapshot
-        or datetime.now(UTC) > capability_expires_at(session)
-    ):
+    if session is None or not session.snapshot:
         return None
-    return session
+    if session.keep_capability_digest == wanted:  # a receipt's keep link: until the end
+        expires_at = datetime.fromtimestamp(int(session.outcome_detail.get("ends_at") or 0), UTC)
+    else:
+        expires_at = capability_expires_at(session)
+    return session if datetime.now(UTC) <= expires_at else None
 
 
 def capability_expires_at(session: CancelSession) -> datetime:

@@ -223,6 +223,8 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
     snapshot = cancel_sessions.snapshot_of(session)
     offer_id = state.current_offer_id()
     locale = i18n.current()
+    profile = flows.profile(session.compliance_profile)
+    side = state.offer_ids[0] if profile.confirm_first and state.offer_ids else None
     return {
         "locale": locale,
         "languages": i18n.language_choices(),
@@ -234,6 +236,9 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "state": state,
         "snapshot": snapshot,
         "offer": flow.offers.get(offer_id) if offer_id else None,
+        # The compliance profile in force, and a confirm-first page's offer beside the cancel.
+        "profile": profile,
+        "side_offer": flow.offers.get(side) if side and state.step == "confirm" else None,
         "offer_number": state.offer_index + 1,
         "offer_count": len(state.offer_ids),
         "accepted": flow.offers.get(session.accepted_offer or ""),
