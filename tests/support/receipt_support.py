@@ -11,11 +11,11 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from support import stripe_support as ss
 
 from cancelpage.extensions import db
 from cancelpage.flows import DEFAULT_FLOW
 from cancelpage.merchants.store import by_slug, publish_flow
+from support import stripe_support as ss
 
 EMAIL = "jenny@example.com"
 PERIOD_END = int(time.time()) + 20 * 86400  # the current period ends in 20 days
