@@ -85,6 +85,8 @@ class Merchant(db.Model):
     # Per-step copy overrides, e.g. {"survey_intro": "..."}; always rendered escaped.
     copy: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
     support_email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    # IANA zone of the dates on customer pages when the browser does not tell its own.
+    time_zone: so.Mapped[str] = so.mapped_column(sa.String(64), default="UTC", server_default="UTC")
     return_hosts: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
     default_return_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))
     cancel_mode: so.Mapped[str] = so.mapped_column(sa.String(20), default="period_end")
@@ -189,6 +191,8 @@ class CancelSession(db.Model):
     return_url: so.Mapped[str | None] = so.mapped_column(sa.String(2000))
     attributes: so.Mapped[dict[str, str]] = so.mapped_column(sa.JSON, default=dict)
     locale: so.Mapped[str | None] = so.mapped_column(sa.String(10))
+    # The customer's browser's IANA time zone, once a page has told it.
+    time_zone: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     live: so.Mapped[bool] = so.mapped_column(default=False)
     # Started by a preview link ("preview as a customer"): never counted in analytics.
     preview: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())

@@ -402,8 +402,12 @@ def record_flow_outcome(session: CancelSession) -> None:
     paused = offer_kind is flows.PauseOffer
     # The flow undoes a scheduled cancel when the customer keeps, or accepts an offer that
     # writes to Stripe (cancel_sessions.writes).
-    undone = scheduled and (
-        session.outcome == "kept" or (offer_kind is not None and offer_kind.operation is not None)
+    undone = bool(detail.get("undone")) or (
+        scheduled
+        and (
+            session.outcome == "kept"
+            or (offer_kind is not None and offer_kind.operation is not None)
+        )
     )
     if not (paused or undone):
         return

@@ -39,6 +39,8 @@ from cancelpage.cancel_sessions.writes import (
     safe_return_url,
     settle,
     try_again,
+    undo_cancel,
+    undoable,
 )
 
 __all__ = [
@@ -72,4 +74,6 @@ __all__ = [
     "snapshot_of",
     "snapshot_to_dict",
     "try_again",
+    "undo_cancel",
+    "undoable",
 ]

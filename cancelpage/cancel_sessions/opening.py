@@ -182,7 +182,8 @@ def by_capability(capability: str) -> CancelSession | None:
     if session is None or not session.snapshot:
         return None
     if session.keep_capability_digest == wanted:  # a receipt's keep link: until the end
-        expires_at = datetime.fromtimestamp(int(session.outcome_detail.get("ends_at") or 0), UTC)
+        ends = session.outcome_detail.get("ends_at") or session.snapshot.get("period_end") or 0
+        expires_at = datetime.fromtimestamp(int(ends), UTC)
     else:
         expires_at = capability_expires_at(session)
     return session if datetime.now(UTC) <= expires_at else None

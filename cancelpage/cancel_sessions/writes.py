@@ -454,6 +454,57 @@ def ensure_coupon(
     return coupon_id
 
 
+UNDO = "undo"  # the purpose of the undo of a cancel at period end, after the session's outcome
+
+
+def undoable(session: CancelSession) -> bool:
+    """A cancel at period end this session made, whose period has not ended yet."""
+    ends_at = (session.outcome_detail or {}).get("ends_at")
+    return (
+        session.outcome == "canceled"
+        and isinstance(ends_at, int)
+        and ends_at > utcnow().timestamp()
+        and session.merchant.cancel_mode == "period_end"
+    )
+
+
+def undo_cancel(session: CancelSession) -> WriteResult:
+    """ "Keep my subscription" after a cancel at period end: one write under one key per
+    session, so a repeat (a double click, the email's link, a lost answer) sends the same request
+    and Stripe applies it once. Done, the session's outcome becomes "kept"."""
+    key = idempotency_key(session, UNDO, 1)
+    row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
+    if row is None:
+        if not undoable(session):
+            return WriteResult(done=True)
+        intent = Intent("undo_cancel", {}, "kept", {"undone": True})
+        row = _new_row(session, key, intent.operation, attempt=0, intent=intent.as_json())
+        try:
+            db.session.commit()
+        except sa.exc.IntegrityError:  # another request is sending it now
+            db.session.rollback()
+            return WriteResult(busy=True)
+    elif row.status == "succeeded":
+        return WriteResult(done=True)
+    row.attempts += 1
+    db.session.commit()
+    gateway = _gateway(session)
+    seen = len(gateway.recorded)
+    try:
+        _dispatch(gateway, session, Intent.of(row), key)
+    except BillingError as error:
+        row.status = "failed" if error.final_answer else "unknown"
+        row.error = str(error)[:1000]
+        record(session, "write_failed", operation=row.operation, final=error.final_answer)
+        db.session.commit()
+        return WriteResult(error=error)
+    row.requests = [_as_dict(r) for r in gateway.recorded[seen:] if r.method != "get"]
+    row.status, row.error = "succeeded", None
+    session.snapshot = {**session.snapshot, "cancel_at_period_end": False}
+    _finished(session, Intent.of(row))
+    return WriteResult(done=True)
+
+
 def portal_again(session: CancelSession) -> str:
     """A fresh portal session after the hand-off (the earlier one may have expired): the
     hand-off stays a way into the portal however often the link is reopened."""

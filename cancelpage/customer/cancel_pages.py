@@ -12,7 +12,9 @@ from cancelpage import cancel_sessions, flows, i18n, links
 from cancelpage.billing import BillingError, StripeRejected, StripeUnavailable
 from cancelpage.cancel_sessions import LinkRefused
 from cancelpage.customer.embed import outcome_message
-from cancelpage.extensions import limiter
+from cancelpage.extensions import db, limiter
+from cancelpage.i18n import formats
+from cancelpage.merchants.settings import time_zones
 from cancelpage.merchants.store import by_slug
 from cancelpage.models import CancelSession, Merchant
 from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
@@ -79,7 +81,18 @@ def load(cap: str) -> CancelSession | None:
             customer=session.snapshot.get("preferred_locales") or (),
             merchant=session.merchant.default_locale,
         )
+        remember_time_zone(session)
+        g.time_zone = session.time_zone or session.merchant.time_zone
     return session
+
+
+def remember_time_zone(session: CancelSession) -> None:
+    """The browser's time zone, as the page's script tells it (a form field, or a header on
+    htmx requests); without JavaScript the merchant's setting stands."""
+    told = request.form.get("tz") or request.headers.get("X-Time-Zone")
+    if told and told != session.time_zone and told in time_zones():
+        session.time_zone = told
+        db.session.commit()
 
 
 @bp.get("/s/<cap>")
@@ -91,7 +104,7 @@ def show(cap: str) -> Response:
     if session is None:
         return invalid_link()
     cancel_sessions.settle(session)
-    return render_current(session, cap)
+    return render_current(session, cap, stale=request.args.get("updated") == "1")
 
 
 @bp.post("/s/<cap>/<step>")
@@ -103,14 +116,16 @@ def submit(cap: str, step: str) -> Response:
     if session is None:
         return invalid_link()
     if session.outcome is not None or cancel_sessions.ended(session) or step not in flows.STEPS:
-        return after_post(session, cap)
+        return after_post(session, cap, stale=True)
     cancel_sessions.settle(session)
     if session.outcome is not None:
-        return after_post(session, cap)
+        return after_post(session, cap, stale=True)
     if cancel_sessions.open_intent(session) is not None:
         return render_current(session, cap)  # the one choice still open
     form = {key: request.form.get(key, "") for key in request.form}
     transition = cancel_sessions.advance(session, step, form)
+    if transition.stale:  # another tab moved the session on
+        return after_post(session, cap, stale=True)
     if transition.errors:
         return render_current(session, cap, errors=transition.errors)
     if transition.effect is not None:
@@ -122,12 +137,15 @@ def submit(cap: str, step: str) -> Response:
 @per_ip
 @per_link
 def keep(cap: str) -> Response:
-    """Keep a subscription that is already scheduled to end (undo the scheduled cancel)."""
+    """Keep a subscription that is scheduled to end: already when the link was opened, or by
+    this session's cancel at period end (the done page's "Changed your mind?")."""
     session = load(cap)
     if session is None:
         return invalid_link()
+    if cancel_sessions.undoable(session):
+        return answer(session, cap, cancel_sessions.undo_cancel(session))
     if session.outcome is not None or not cancel_sessions.snapshot_of(session).cancel_at_period_end:
-        return after_post(session, cap)
+        return after_post(session, cap, stale=session.outcome != "kept")
     return answer(session, cap, cancel_sessions.carry_out(session, flows.KeepSubscription()))
 
 
@@ -181,11 +199,12 @@ def answer(session: CancelSession, cap: str, result: cancel_sessions.WriteResult
     return after_post(session, cap)
 
 
-def after_post(session: CancelSession, cap: str) -> Response:
-    """Plain form: 303 to the step page. htmx: the next step's fragment, 200."""
+def after_post(session: CancelSession, cap: str, stale: bool = False) -> Response:
+    """Plain form: 303 to the step page. htmx: the next step's fragment, 200. A post for a step
+    the session has left (``stale``) shows the current step saying so."""
     if wants_fragment():
-        return render_current(session, cap)
-    return see_other(url_for(".show", cap=cap))
+        return render_current(session, cap, stale=stale)
+    return see_other(url_for(".show", cap=cap, updated="1" if stale else None))
 
 
 def render_current(
@@ -193,8 +212,10 @@ def render_current(
     cap: str,
     errors: dict[str, str] | None = None,
     failure: Exception | None = None,
+    stale: bool = False,
 ) -> Response:
     ctx = context(session, cap)
+    ctx["stale"] = stale
     ctx["errors"] = {
         field: ERROR_MESSAGES.get((field, code), _l("Please check this field."))
         for field, code in (errors or {}).items()
@@ -225,10 +246,11 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
     locale = i18n.current()
     profile = flows.profile(session.compliance_profile)
     side = state.offer_ids[0] if profile.confirm_first and state.offer_ids else None
+    texts = i18n.MerchantTexts(session.merchant, locale)
     return {
         "locale": locale,
         "languages": i18n.language_choices(),
-        "texts": i18n.MerchantTexts(session.merchant, locale),
+        "texts": texts,
         "merchant": session.merchant,
         "session": session,
         "cap": cap,
@@ -246,6 +268,10 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "resumes_at": _date(session.outcome_detail.get("resumes_at")),
         "free_until": _date(session.outcome_detail.get("free_until")),
         "ends_now": session.merchant.cancel_mode == "immediately",
+        "losses": (texts.copy("confirm_losses") or "").splitlines(),
+        "can_undo": cancel_sessions.undoable(session),
+        "zone": formats.time_zone(),
+        "stale": False,
         "return_url": cancel_sessions.safe_return_url(session),
         "writes": session.writes if not session.live else [],
         "embed_outcome": outcome_message(session),

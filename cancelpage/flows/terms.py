@@ -58,18 +58,31 @@ __all__ = [
     "subscription_line",
 ]
 
-_PER_INTERVAL: dict[str, tuple[str, str]] = {
-    "day": Nn_("%(amount)s a day", "%(amount)s every %(num)d days"),
-    "week": Nn_("%(amount)s a week", "%(amount)s every %(num)d weeks"),
-    "month": Nn_("%(amount)s a month", "%(amount)s every %(num)d months"),
-    "year": Nn_("%(amount)s a year", "%(amount)s every %(num)d years"),
+_PER_INTERVAL: dict[str, str] = {
+    "day": N_("%(amount)s a day"),
+    "week": N_("%(amount)s a week"),
+    "month": N_("%(amount)s a month"),
+    "year": N_("%(amount)s a year"),
+}
+# Only for two or more intervals (the singular form is never used at one).
+_PER_INTERVALS: dict[str, tuple[str, str]] = {
+    "day": Nn_("%(amount)s every %(num)d day", "%(amount)s every %(num)d days"),
+    "week": Nn_("%(amount)s every %(num)d week", "%(amount)s every %(num)d weeks"),
+    "month": Nn_("%(amount)s every %(num)d month", "%(amount)s every %(num)d months"),
+    "year": Nn_("%(amount)s every %(num)d year", "%(amount)s every %(num)d years"),
 }
 
 
 def price(amount: int, currency: str, interval: str = "month", count: int = 1) -> Message:
     """An amount per billing interval: "$29.00 a month", "€290.00 every 2 years"."""
-    singular, plural = _PER_INTERVAL.get(interval, _PER_INTERVAL["month"])
-    return Message(singular, plural, max(1, count), {"amount": Money(amount, currency)})
+    interval = interval if interval in _PER_INTERVAL else "month"
+    values: dict[str, str | int | Percent | Money | Day | Message] = {
+        "amount": Money(amount, currency)
+    }
+    if count <= 1:
+        return Message(_PER_INTERVAL[interval], values=values)
+    singular, plural = _PER_INTERVALS[interval]
+    return Message(singular, plural, count, values)
 
 
 def _current_price(snapshot: Snapshot) -> Message:
@@ -152,12 +165,17 @@ def _discount(offer: DiscountOffer, snapshot: Snapshot) -> Message | None:
     }
     if offer.duration == "forever":
         return Message(N_("%(before)s → %(after)s for as long as you stay."), values=values)
+    months = offer.duration_in_months or 1
+    if offer.duration == "repeating" and months == 1:
+        text = N_("%(before)s → %(after)s for the next month, then %(before)s.")
+        return Message(text, values=values)
     if offer.duration == "repeating":
+        # Only for two or more months (the singular form is never used at one).
         singular, plural = Nn_(
-            "%(before)s → %(after)s for the next month, then %(before)s.",
+            "%(before)s → %(after)s for the next %(num)d month, then %(before)s.",
             "%(before)s → %(after)s for the next %(num)d months, then %(before)s.",
         )
-        return Message(singular, plural, offer.duration_in_months or 1, values)
+        return Message(singular, plural, months, values)
     values["after"] = Money(after, snapshot.currency)
     values["price"] = _current_price(snapshot)
     if snapshot.period_end is not None:

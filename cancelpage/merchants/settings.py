@@ -5,8 +5,10 @@ Everything a merchant types here is shown to customers, always escaped by the te
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,7 @@ COPY_FIELDS: tuple[CopyField, ...] = (
     ),
     CopyField("offer_intro", "offer", "Offer: text above each offer"),
     CopyField("confirm_intro", "confirm", "Confirmation: text above the buttons"),
+    CopyField("confirm_losses", "confirm", "Confirmation: what they lose, one item per line", 1000),
     CopyField("done_saved", "done", "After accepting an offer: thank-you text"),
     CopyField("done_canceled", "done", "After cancelling: goodbye text"),
 )
@@ -206,6 +209,16 @@ def _validate_rules(
     if locale not in LOCALES:
         errors["default_locale"] = "Choose one of the listed languages."
     values["default_locale"] = locale
+    zone = form.get("time_zone", "").strip() or "UTC"
+    if zone not in time_zones():
+        errors["time_zone"] = "Enter a time zone like Europe/Berlin or America/New_York (or UTC)."
+    values["time_zone"] = zone
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zone names this machine knows."""
+    return frozenset(zoneinfo.available_timezones() | {"UTC"})
 
 
 def _channel(value: int) -> float:
@@ -252,6 +265,7 @@ def apply(merchant: Merchant, values: Mapping[str, Any]) -> None:
         "cancel_mode",
         "link_max_age",
         "default_locale",
+        "time_zone",
     ):
         setattr(merchant, name, values[name])
     # Keep per-locale translations ({"de": {...}}); replace only the untranslated copy.
@@ -278,6 +292,7 @@ def form_values(merchant: Merchant) -> dict[str, str]:
         "cancel_mode": merchant.cancel_mode,
         "link_lifetime_hours": str(max(1, merchant.link_max_age // 3600)),
         "default_locale": merchant.default_locale,
+        "time_zone": merchant.time_zone,
     }
     for field in COPY_FIELDS:
         values[f"copy_{field.key}"] = str((merchant.copy or {}).get(field.key, ""))

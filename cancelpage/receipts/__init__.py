@@ -63,13 +63,19 @@ def required(session: CancelSession, kind: str) -> bool:
     return flows.profile(session.compliance_profile).receipt_required and kind in CANCELS
 
 
-def declared_at(session: CancelSession) -> datetime:
+def declared_at(session: CancelSession, kind: str) -> datetime:
     """When the customer made the choice: the first attempt of its write (a retried write is
-    the same declaration), else when the outcome was recorded."""
+    the same declaration; an undo is a declaration of its own), else when the outcome was
+    recorded."""
+    undo = StripeWrite.operation == "undo_cancel"
     first = db.session.scalar(
         db.select(StripeWrite.created_at)
-        .where(StripeWrite.session_id == session.id, StripeWrite.intent.is_not(None))
-        .order_by(StripeWrite.attempt, StripeWrite.id)
+        .where(
+            StripeWrite.session_id == session.id,
+            StripeWrite.intent.is_not(None),
+            undo if kind == KEPT else ~undo,
+        )
+        .order_by(StripeWrite.id)
         .limit(1)
     )
     return first or session.completed_at or utcnow()
@@ -108,7 +114,7 @@ def locale_of(session: CancelSession) -> str:
 def facts(session: CancelSession, kind: str) -> dict[str, Any]:
     """What the receipt states, as plain values and the engine's messages (said at send time)."""
     snapshot = snapshot_of(session)
-    declared = declared_at(session)
+    declared = declared_at(session, kind)
     data: dict[str, Any] = {
         "session": session.id,
         "outcome": session.outcome,

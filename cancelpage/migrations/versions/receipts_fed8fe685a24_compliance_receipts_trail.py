@@ -1,7 +1,7 @@
 """receipts: compliance profiles, receipt contact and keep link, session event hash chain
 
 Revision ID: fed8fe685a24
-Revises: d56cddbc96a1
+Revises: e3a9c1f07b52
 Create Date: 2026-12-02 01:44:01.149076
 
 """
@@ -12,7 +12,7 @@ import cancelpage.models  # custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = 'fed8fe685a24'
-down_revision = 'd56cddbc96a1'
+down_revision = 'e3a9c1f07b52'
 branch_labels = None
 depends_on = None
 
