@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from babel.dates import format_skeleton
 from flask import current_app, render_template
-from flask_babel import force_locale, format_date, get_locale
+from flask_babel import force_locale, format_date, get_locale, gettext
 from flask_babel import format_datetime as local_datetime
 from flask_babel import lazy_gettext as _l
 
@@ -174,21 +174,6 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "declared_at": 1_924_992_000 - 18 * 86400,
         "ends_at": 1_924_992_000,
         "keep_until": 1_924_992_000,
-        "subscription": {
-            "text": "%(plan)s, %(price)s, ends on %(date)s",
-            "values": {
-                "plan": "Pro",
-                "price": {
-                    "message": {
-                        "text": "%(amount)s a month",
-                        "plural": "%(amount)s every %(num)d months",
-                        "count": 1,
-                        "values": {"amount": {"money": [2900, "usd"]}},
-                    }
-                },
-                "date": {"day": 1_924_992_000},
-            },
-        },
     },
     "winback": {
         "url": "https://example.com/resubscribe",
@@ -465,29 +450,34 @@ def receipt_moment(timestamp: int) -> str:
     return str(local_datetime(datetime.fromtimestamp(timestamp, UTC), "long"))
 
 
-def receipt_facts(kind: str, data: Mapping[str, Any], locale: str) -> list[tuple[str, str]]:
-    """A receipt's facts as (label, value) lines in ``locale``: when the choice was received,
-    the subscription, what changes and from or until when, in its currency."""
+def receipt_facts(kind: str, data: Mapping[str, Any], locale: str) -> list[str]:
+    """A receipt's facts, one line each in ``locale``: when the choice was received, the
+    subscription, what changes and from or until when, in its currency."""
     from cancelpage import receipts
 
     def day(key: str) -> str:
         return format_day(int(data[key]), locale, None)
 
-    facts = [(str(_l("Received on")), receipt_moment(int(data.get("declared_at") or 0)))]
+    received = receipt_moment(int(data.get("declared_at") or 0))
+    facts = [gettext("Received on: %(moment)s", moment=received)]
     if data.get("subscription"):
-        facts.append((str(_l("Subscription")), receipts.said(data, "subscription", locale)))
+        line = receipts.said(data, "subscription", locale)
+        facts.append(gettext("Subscription: %(line)s", line=line))
     if kind == "receipt_canceled" and data.get("ends_at"):
-        facts.append((str(_l("Ends on")), day("ends_at")))
+        facts.append(gettext("Ends on: %(date)s", date=day("ends_at")))
     elif kind == "receipt_canceled_now" and data.get("ends_at"):
-        facts.append((str(_l("Ended on")), receipt_moment(int(data["ends_at"]))))
+        ended = receipt_moment(int(data["ends_at"]))
+        facts.append(gettext("Ended on: %(moment)s", moment=ended))
     elif kind == "receipt_kept":
-        facts.append((str(_l("What changes")), str(_l("Your cancellation is withdrawn."))))
+        facts.append(gettext("What changes: Your cancellation is withdrawn."))
     elif data.get("change"):
-        facts.append((str(_l("What changes")), receipts.said(data, "change", locale)))
-        facts.append((str(_l("From")), day("declared_at")))
-    for key, label in (("resumes_at", _l("Resumes on")), ("free_until", _l("Free until"))):
-        if data.get(key):
-            facts.append((str(label), day(key)))
+        change = receipts.said(data, "change", locale)
+        facts.append(gettext("What changes: %(change)s", change=change))
+        facts.append(gettext("From: %(date)s", date=day("declared_at")))
+    if data.get("resumes_at"):
+        facts.append(gettext("Resumes on: %(date)s", date=day("resumes_at")))
+    if data.get("free_until"):
+        facts.append(gettext("Free until: %(date)s", date=day("free_until")))
     return facts
 
 
@@ -550,9 +540,22 @@ def render_row(
 def sample_data(merchant: Merchant, kind: str) -> dict[str, Any]:
     """Sample values for a test or preview of one kind (the last reminder says it is the last)."""
     data = {**SAMPLE_DATA[family(kind)], "test": True}
+    if family(kind) == RECEIPT:
+        data["subscription"] = _sample_subscription()
     if kind.startswith("dunning_"):
         data["final"] = kind == f"dunning_{len(dunning_days(merchant))}" and kind != "dunning_1"
     return data
+
+
+def _sample_subscription() -> dict[str, Any]:
+    """A receipt's subscription line for samples, as the engine says it (stored as JSON)."""
+    from cancelpage import flows, receipts
+
+    ends = int(SAMPLE_DATA[RECEIPT]["ends_at"])
+    snapshot = flows.Snapshot(
+        plan="Pro", amount=2900, currency="usd", period_end=ends, cancel_at_period_end=True
+    )
+    return receipts.to_json(flows.subscription_line(snapshot))
 
 
 def preview(merchant: Merchant, kind: str, locale: str | None = None) -> RenderedEmail:

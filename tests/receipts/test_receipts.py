@@ -56,10 +56,10 @@ FACTS = {
     "de": {
         "receipt_canceled": "Endet am: {end}",
         "receipt_canceled_now": "Beendet am: ",
-        "receipt_discount": "29,00 € → 21,75 € im Monat für die nächsten 3 Monate, danach 29,00 €.",
-        "receipt_paused": "Keine Abbuchungen bis",
-        "receipt_free_period": "Ihre nächste Abbuchung über 29,00 € erfolgt am",
-        "receipt_switched": "Basic für 9,00 € im Monat statt 29,00 € im Monat.",
+        "receipt_discount": "29,00 € → 21,75 € pro Monat für die nächsten 3 Monate, danach 29,00 €.",
+        "receipt_paused": "Keine Zahlungen bis",
+        "receipt_free_period": "Ihre nächste Zahlung von 29,00 € ist am",
+        "receipt_switched": "Basic für 9,00 € pro Monat statt 29,00 € pro Monat.",
         "receipt_kept": "Was sich ändert: Ihre Kündigung ist widerrufen.",
     },
 }
