@@ -56,7 +56,7 @@ FACTS = {
     "de": {
         "receipt_canceled": "Endet am: {end}",
         "receipt_canceled_now": "Beendet am: ",
-        "receipt_discount": "29,00 € → 21,75 € pro Monat für die nächsten 3 Monate, danach 29,00 €.",
+        "receipt_discount": "29,00 € → 21,75 € pro Monat für die nächsten 3 Monate, danach",
         "receipt_paused": "Keine Zahlungen bis",
         "receipt_free_period": "Ihre nächste Zahlung von 29,00 € ist am",
         "receipt_switched": "Basic für 9,00 € pro Monat statt 29,00 € pro Monat.",
