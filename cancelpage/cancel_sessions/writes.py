@@ -458,10 +458,13 @@ UNDO = "undo"  # the purpose of the undo of a cancel at period end, after the se
 
 
 def undoable(session: CancelSession) -> bool:
-    """A cancel at period end this session made, whose period has not ended yet."""
+    """A cancel at period end this session made, whose period has not ended yet, while its link
+    lives (past it the session is read-only; the receipt's own signed link reaches further)."""
     ends_at = (session.outcome_detail or {}).get("ends_at")
+    expires = session.link_expires_at
     return (
         session.outcome == "canceled"
+        and (expires is None or expires > utcnow())
         and isinstance(ends_at, int)
         and ends_at > utcnow().timestamp()
         and session.merchant.cancel_mode == "period_end"

@@ -257,6 +257,13 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "flow": flow,
         "state": state,
         "snapshot": snapshot,
+        "summary": flows.standing(
+            snapshot,
+            session.outcome,
+            session.outcome_detail or {},
+            flow.offers.get(session.accepted_offer or ""),
+            datetime.now(UTC),
+        ),
         "offer": flow.offers.get(offer_id) if offer_id else None,
         # The compliance profile in force, and a confirm-first page's offer beside the cancel.
         "profile": profile,

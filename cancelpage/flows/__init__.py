@@ -82,6 +82,7 @@ from .terms import (
     offer_shown,
     offer_terms,
     price,
+    standing,
     subscription_line,
 )
 
@@ -166,6 +167,7 @@ __all__ = [
     "rule_matches",
     "shadowed_rules",
     "side_offer",
+    "standing",
     "submit",
     "subscription_line",
     "to_major",

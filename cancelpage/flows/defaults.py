@@ -64,7 +64,7 @@ DEFAULT_FLOW: dict[str, Any] = {
         {
             "id": "free_30d",
             "kind": "free_period",
-            "title": N_("30 days on us"),
+            "title": N_("Try it again, on us"),
             "body": N_("Give it another go, free of charge."),
             "days": 30,
         },

@@ -14,6 +14,8 @@ Public API (stable: the receipts reuse it, so that an email states the same mone
 the page):
 
     subscription_line(snapshot)               -> Message   plan, price per interval, renewal/end
+    standing(snapshot, outcome, detail, offer, now) -> Snapshot   the subscription as a session's
+                                                           outcome left it (for the line after it)
     price(amount, currency, interval, count)  -> Message   "$29.00 a month", "¥3,000 a year"
     offer_terms(offer, snapshot, now)         -> Message | None   the offer's terms line
     discounted_amount(offer, snapshot)        -> int | None  what a discount leaves to pay
@@ -29,7 +31,10 @@ their proration_behavior. Contact and link offers say where they go.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from .dates import free_period_end, pause_resumes_at, to_timestamp
@@ -55,6 +60,7 @@ __all__ = [
     "offer_shown",
     "offer_terms",
     "price",
+    "standing",
     "subscription_line",
 ]
 
@@ -98,6 +104,8 @@ def subscription_line(snapshot: Snapshot) -> Message:
     if snapshot.period_end is None:
         return Message(N_("%(plan)s, %(price)s"), values=values)
     values["date"] = Day(snapshot.period_end)
+    if snapshot.status == "canceled":
+        return Message(N_("%(plan)s, ended on %(date)s"), values=values)
     if snapshot.cancel_at_period_end:
         text = N_("%(plan)s, %(price)s, ends on %(date)s")
     elif snapshot.paused:
@@ -108,6 +116,42 @@ def subscription_line(snapshot: Snapshot) -> Message:
     else:
         text = N_("%(plan)s, %(price)s, renews on %(date)s")
     return Message(text, values=values)
+
+
+def standing(
+    snapshot: Snapshot,
+    outcome: str | None,
+    detail: Mapping[str, Any],
+    offer: Offer | None,
+    now: datetime,
+) -> Snapshot:
+    """The subscription as a session's outcome left it: scheduled to end (or ended), kept,
+    paused, on free time until its next charge, or on the new plan. ``detail`` is the session's
+    outcome detail (ends_at, free_until: unix seconds)."""
+    if outcome == "canceled":
+        ends_at = detail.get("ends_at")
+        if isinstance(ends_at, int) and ends_at > now.timestamp():
+            return replace(snapshot, cancel_at_period_end=True, period_end=ends_at)
+        ended = ends_at if isinstance(ends_at, int) else to_timestamp(now)
+        return replace(snapshot, status="canceled", period_end=ended)
+    if outcome not in ("kept", "accepted"):
+        return snapshot
+    kept = replace(snapshot, cancel_at_period_end=False)
+    if isinstance(offer, PauseOffer):
+        return replace(kept, paused=True)
+    free_until = detail.get("free_until")
+    if isinstance(offer, FreePeriodOffer) and isinstance(free_until, int):
+        return replace(kept, status="trialing", trial_end=free_until)
+    if isinstance(offer, SwitchPlanOffer):
+        plan = offer.plan_name or kept.plan
+        return replace(
+            kept, plan=plan, price_id=offer.price_id, amount=_or(offer.amount, kept.amount)
+        )
+    return kept
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def offer_shown(offer: Offer, snapshot: Snapshot) -> bool:
@@ -146,10 +190,12 @@ def offer_terms(offer: Offer, snapshot: Snapshot, now: datetime) -> Message | No
         return _switch(offer, snapshot)
     if isinstance(offer, FreePeriodOffer):
         next_charge = to_timestamp(free_period_end(offer, snapshot, now))
-        return Message(
-            N_("Your next charge, %(amount)s, is on %(date)s."),
-            values={"amount": Money(snapshot.amount, snapshot.currency), "date": Day(next_charge)},
+        singular, plural = Nn_(
+            "%(num)d day free: your next charge, %(amount)s, is on %(date)s.",
+            "%(num)d days free: your next charge, %(amount)s, is on %(date)s.",
         )
+        money = Money(snapshot.amount, snapshot.currency)
+        return Message(singular, plural, offer.days, {"amount": money, "date": Day(next_charge)})
     if isinstance(offer, ContactOffer | CustomLinkOffer):
         return _destination(offer.url)
     return None

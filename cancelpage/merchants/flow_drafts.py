@@ -111,7 +111,7 @@ def reason_from_form(form: MultiDict[str, str], code: str | None) -> dict[str, A
 OFFER_FIELDS: dict[str, tuple[str, ...]] = {
     kind: cls.fields for kind, cls in flows.OFFER_TYPES.items()
 }
-_NUMERIC = {"amount_off", "duration_in_months", "months", "days"}
+_NUMERIC = {"amount_off", "amount", "duration_in_months", "months", "days"}
 
 
 def offer_from_form(form: MultiDict[str, str], kind: str, offer_id: str | None) -> dict[str, Any]:

@@ -390,7 +390,7 @@ def test_publish_sessions_record_versions_and_restore(
     second_session = start(customer="cus_two")
     for url in (first_session, second_session):
         client.post(f"{url}/survey", data={"reason": "too_expensive"})
-    assert "25% off for the next 3 months" in text(client.get(first_session))  # keeps version 1
+    assert "25% off" in text(client.get(first_session))  # keeps version 1
     assert "Half off" in text(client.get(second_session))
     with app.app_context():
         sessions = db.session.scalars(sa.select(CancelSession).order_by(CancelSession.id)).all()
@@ -435,8 +435,8 @@ def test_preview_two_segments_see_different_offers_and_nothing_reaches_stripe(
     post(client, "/admin/flow/rules", token, {**BIG_SPENDERS, "cond-1-field": "", "position": "1"})
     post(client, "/admin/flow/publish", token)
     segments = {
-        "9900": ("30 days on us", "POST /v1/subscriptions/sub_preview"),
-        "900": ("25% off for the next 3 months", "POST /v1/coupons"),
+        "9900": ("Try it again, on us", "POST /v1/subscriptions/sub_preview"),
+        "900": ("25% off", "POST /v1/coupons"),
     }
     for mrr, (title, request_line) in segments.items():
         form = {

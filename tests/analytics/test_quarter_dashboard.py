@@ -47,10 +47,10 @@ def test_the_dashboard_answers_why_which_offer_and_whether_there_is_a_winner(
             kept_30[s.accepted_offer or ""] += s.mrr
     best = max(kept_30, key=kept_30.__getitem__)
     title = {
-        "discount_25_3m": "25% off for the next 3 months",
+        "discount_25_3m": "25% off",
         "discount_10_fixed": "$10 off your next invoice",
         "pause_1m": "Pause for a month",
-        "free_30d": "30 days on us",
+        "free_30d": "Try it again, on us",
     }[best]
     amount = f"${kept_30[best] / 100:,.2f}"
     assert f"Keeps the most revenue 30 days later: <strong>{title}</strong> — {amount}" in html

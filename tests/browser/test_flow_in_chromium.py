@@ -19,12 +19,12 @@ WIDTHS = (320, 1280)
 PATHS = {
     "accept-offer": [
         ("radio:It's too expensive", None),
-        ("Continue", "25% off for the next 3 months"),
+        ("Continue", "25% off"),
         ("Accept the discount", "Thank you for staying!"),
     ],
     "decline-and-cancel": [
         ("radio:It's too expensive", None),
-        ("Continue", "25% off for the next 3 months"),
+        ("Continue", "25% off"),
         ("No thanks", "Pause for a month"),
         ("No thanks", "Cancel your subscription?"),
         ("Cancel subscription", "Your subscription is canceled"),

@@ -71,7 +71,7 @@ def test_survey_plain_post_redirects_to_the_offer(
     assert response.status_code == 303
     assert response.headers["Location"] == url
     offer = text(client.get(url))
-    assert "25% off for 3 months." in offer
+    assert "$29.00 → $21.75 a month for the next 3 months, then $29.00." in offer
     assert 'name="offer" value="discount_25_3m"' in offer
     assert 'value="accept"' in offer
     assert 'value="decline"' in offer
@@ -88,7 +88,7 @@ def test_survey_htmx_post_returns_the_offer_fragment(
     assert "<html" not in body
     assert "<head" not in body
     assert body.strip().startswith('<main id="step"')
-    assert "25% off for 3 months." in body
+    assert "$29.00 → $21.75 a month for the next 3 months, then $29.00." in body
     assert response.headers["Vary"] == "HX-Request"
 
 
@@ -110,7 +110,7 @@ def test_path_accept_offer_plain(
     assert response.headers["Location"] == url
     done = text(client.get(url))
     assert "Thank you for staying!" in done
-    assert "Your discount is applied: 25% off for 3 months." in done
+    assert "Your discount is applied: $29.00 → $21.75 a month for the next 3 months" in done
     assert 'href="https://shop.example/account"' in done  # default return URL
     # preview mode shows exactly what would have gone to Stripe
     assert "POST /v1/coupons" in done

@@ -139,10 +139,10 @@ KINDS_FLOW: dict[str, Any] = {
         _offer(
             "amount",
             "discount",
-            _t("Ten euros back", "Zehn Euro zurück", "Dix euros offerts", "Diez euros de vuelta"),
+            _t("Ten dollars back", "Zehn Dollar zurück", "Dix dollars offerts", "Diez dólares"),
             _t("On us.", "Von uns.", "C’est pour nous.", "Invitamos nosotros."),
             amount_off=1000,
-            currency="eur",
+            currency="usd",
             duration="once",
         ),
         _offer(

@@ -91,7 +91,7 @@ def test_live_preferred_locales_are_read_from_stripe(
     response = client.get(url, headers={"Accept-Language": "de"})
     assert html_lang(response) == "fr"
     confirm = client.post(f"{url}/survey", data={"action": "skip"}, headers=HX)
-    assert "Votre abonnement prendra fin le 1 janvier 2026." in page(confirm)
+    assert "Votre abonnement Pro plan prendra fin le 1 janvier 2026." in page(confirm)
 
 
 def test_then_the_browsers_accept_language(client: FlaskClient, merchant: Any, start: Any) -> None:

@@ -150,8 +150,8 @@ def test_free_period_names_the_next_charge(currency: str, locale: str) -> None:
     next_charge = long_day(PERIOD_END + timedelta(days=30), locale)
     amount = cash(PLANS[currency], currency, locale)
     expected = {
-        "en": f"Your next charge, {amount}, is on {next_charge}.",
-        "de": f"Ihre nächste Zahlung von {amount} ist am {next_charge} fällig.",
+        "en": f"30 days free: your next charge, {amount}, is on {next_charge}.",
+        "de": f"30 Tage kostenlos: Ihre nächste Zahlung von {amount} ist am {next_charge} fällig.",
     }
     assert render(flows.offer_terms(offer, snapshot(currency), NOW), locale) == expected[locale]
 
