@@ -63,19 +63,20 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from cancelpage import admin, api
     from cancelpage.admin import analytics_pages
-    from cancelpage.customer import cancel_pages, demo_app, email_links, embed
+    from cancelpage.customer import cancel_pages, demo_app, email_links, embed, keep_links
     from cancelpage.recovery import webhooks
     from cancelpage.web import health
 
     # No rate limit on the health check and Stripe's webhooks (signed, and retried by Stripe);
     # the customer pages count with web.ratelimit, in one round trip.
-    for blueprint in (health.bp, webhooks.bp, embed.bp, email_links.bp):
+    for blueprint in (health.bp, webhooks.bp, embed.bp, email_links.bp, keep_links.bp):
         limiter.exempt(blueprint)
     app.register_blueprint(cancel_pages.bp)
     app.register_blueprint(embed.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)  # CSRF-exempt: Stripe signs it instead
     app.register_blueprint(email_links.bp)
+    app.register_blueprint(keep_links.bp)  # a receipt's keep my subscription link
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(analytics_pages.bp)

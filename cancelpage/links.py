@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
-PURPOSES = ("cancel", "save", "card_update", "unsubscribe", "password_reset")
+PURPOSES = ("cancel", "save", "card_update", "unsubscribe", "password_reset", "keep")
 # URL path per purpose, relative to the public base URL.
 PATHS = {
     "cancel": "/c/",
@@ -28,7 +28,11 @@ PATHS = {
     "card_update": "/card/",
     "unsubscribe": "/unsubscribe/",
     "password_reset": "/admin/reset/",
+    "keep": "/k/",
 }
+# A receipt's "keep my subscription" link works until the scheduled end it can undo: verified
+# with this ceiling, then against the end it carries.
+KEEP_MAX_AGE = 400 * 24 * 3600
 MAX_ATTRIBUTES = 20
 MAX_ATTRIBUTE_LENGTH = 100
 
@@ -241,6 +245,41 @@ def capability_for(token: str, app_secret: str) -> str:
     """
     mac = hmac.new(app_secret.encode(), b"capability|" + token.encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()[:24]).decode()
+
+
+def sign_keep(
+    *,
+    merchant: str,
+    customer: str,
+    subscription: str,
+    session_id: int,
+    until: int,
+    secrets_oldest_first: Sequence[str],
+) -> str:
+    """A receipt's "keep my subscription" token: names the session, valid until ``until``."""
+    payload = LinkPayload(
+        merchant=merchant,
+        customer=customer,
+        subscription=subscription,
+        attributes={"until": str(int(until))},
+        ref=str(session_id),
+    )
+    return sign(payload, secrets_oldest_first, "keep")
+
+
+def verify_keep(token: str, secrets_oldest_first: Sequence[str], now: int) -> LinkPayload:
+    """The payload of a keep token whose scheduled end has not passed; BadLink otherwise."""
+    payload = verify(token, secrets_oldest_first, "keep", KEEP_MAX_AGE)
+    until = payload.attributes.get("until", "")
+    if not until.isdigit() or int(until) <= now or not (payload.ref or "").isdigit():
+        raise BadLink
+    return payload
+
+
+def keep_capability(link_digest: str, app_secret: str) -> str:
+    """The capability a keep link opens its session with (stable per session, so the receipt's
+    link and the stored digest agree however often the email is rendered)."""
+    return capability_for("keep|" + link_digest, app_secret)
 
 
 def digest(token: str) -> str:

@@ -120,6 +120,12 @@ class Merchant(db.Model):
     portal_check: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
     # Win-back after a customer-chosen end: {"days", "url", "coupon", "code_days"}; None is off.
     winback: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
+    # Compliance: the profile for customers whose country is unknown (flows.compliance), and
+    # whether receipts go out where no profile requires them.
+    compliance_default: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="standard", server_default="standard"
+    )
+    receipts_enabled: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())
 
     flow_version: so.Mapped[FlowVersion | None] = so.relationship(
         foreign_keys=[flow_version_id], post_update=True
@@ -226,6 +232,18 @@ class CancelSession(db.Model):
     retained_30: so.Mapped[bool] = so.mapped_column(default=_running_at_start)
     retained_60: so.Mapped[bool] = so.mapped_column(default=_running_at_start)
     retained_90: so.Mapped[bool] = so.mapped_column(default=_running_at_start)
+    # The compliance profile in force for this customer (flows.compliance), chosen at opening.
+    compliance_profile: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="standard", server_default="standard"
+    )
+    # The Stripe customer's email for the receipt (personal data: encrypted with vault, never
+    # in the snapshot or the trail); None in preview or when Stripe has none.
+    contact_encrypted: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # The receipt's "keep my subscription" capability (a digest only): it opens this session's
+    # done page until the scheduled end, after the link's own capability has expired.
+    keep_capability_digest: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    # The tamper-evident trail: the digest of the session's newest event (see cancelpage.trail).
+    trail_head: so.Mapped[str | None] = so.mapped_column(sa.String(64))
 
     merchant: so.Mapped[Merchant] = so.relationship()
     events: so.Mapped[list[SessionEvent]] = so.relationship(
@@ -242,15 +260,22 @@ class CancelSession(db.Model):
 
 
 class SessionEvent(db.Model):
-    """Ordered audit trail of what a session was shown and what the customer chose."""
+    """Ordered audit trail of what a session was shown, what the customer chose, what was
+    written to Stripe and emailed: a hash chain per session (cancelpage.trail)."""
 
     __tablename__ = "session_event"
+    # One event per place in a session's chain: two writers racing for a place cannot fork it.
+    __table_args__ = (sa.UniqueConstraint("session_id", "seq", name="uq_session_event_seq"),)
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     session_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cancel_session.id"), index=True)
     kind: so.Mapped[str] = so.mapped_column(sa.String(30))
     data: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # The place in the session's chain (1, 2, ...) and sha256 over the canonical content and
+    # the previous event's digest; NULL only for events recorded before the chain existed.
+    seq: so.Mapped[int | None]
+    digest: so.Mapped[str | None] = so.mapped_column(sa.String(64))
 
     session: so.Mapped[CancelSession] = so.relationship(back_populates="events")
 

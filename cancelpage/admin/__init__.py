@@ -7,6 +7,7 @@ Importing the view modules registers their routes on the blueprint.
 from cancelpage.admin import (
     api_keys,
     auth,
+    compliance,
     email_settings,
     embed,
     flow_editor,
@@ -23,6 +24,7 @@ __all__ = [
     "api_keys",
     "auth",
     "bp",
+    "compliance",
     "email_settings",
     "embed",
     "flow_editor",

@@ -27,6 +27,7 @@ NAV = (
     ("admin.emails", "Emails"),
     ("admin.developers", "Links & API"),
     ("admin.webhooks", "Webhooks"),
+    ("admin.compliance", "Compliance"),
     ("analytics.dashboard", "Analytics"),
     ("admin.scan", "Revenue scan"),
 )

@@ -39,6 +39,9 @@ class SubscriptionView:
     # cancellation_details.reason: cancellation_requested | payment_failed | payment_disputed
     cancellation_reason: str | None = None
     ended_at: int | None = None
+    # The customer's address: country (ISO 3166-1 alpha-2) and state, when expanded and known.
+    customer_country: str | None = None
+    customer_region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def subscription_view(data: Mapping[str, Any]) -> SubscriptionView:
         locales = tuple(x for x in as_list(customer.get("preferred_locales")) if isinstance(x, str))
     coupons = tuple(c for c in (_coupon_of(d) for d in as_list(data.get("discounts"))) if c)
     email = as_str(customer.get("email")) if isinstance(customer, Mapping) else None
+    address = as_map(as_map(customer).get("address"))
     return SubscriptionView(
         id=as_str(data.get("id")) or "",
         customer=id_of(customer) or "",
@@ -157,6 +161,8 @@ def subscription_view(data: Mapping[str, Any]) -> SubscriptionView:
         customer_email=email,
         cancellation_reason=as_str(as_map(data.get("cancellation_details")).get("reason")),
         ended_at=as_int(data.get("ended_at")),
+        customer_country=as_str(address.get("country")),
+        customer_region=as_str(address.get("state")),
     )
 
 

@@ -12,15 +12,12 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
 
-from cancelpage import flows, i18n, links
+from cancelpage import flows, i18n, links, trail
 from cancelpage.billing import StripeUnavailable, SubscriptionView, gateway_for
 from cancelpage.extensions import db
+from cancelpage.merchants import vault
 from cancelpage.merchants.store import load_flow
-from cancelpage.models import (
-    CancelSession,
-    Merchant,
-    SessionEvent,
-)
+from cancelpage.models import CancelSession, Merchant
 from cancelpage.vocabulary import ENDED_STATUSES, PREVIEW_DEFAULTS
 
 
@@ -28,6 +25,9 @@ class LinkRefused(Exception):
     """The link cannot open a session (bad token, or the subscription is not the customer's)."""
 
 
+# The snapshot key that carries the customer's email from the read to the session (encrypted
+# there); taken out before the snapshot is stored.
+CONTACT = "customer_email"
 # A link opened many times at once (mail scanners, a double click, twenty tabs) reads Stripe
 # once: the first request claims the session row, reads and fills in the snapshot; the others
 # wait this long for it, checking every POLL seconds, then ask the customer to try again.
@@ -118,8 +118,19 @@ def fill(session: CancelSession, merchant: Merchant, payload: links.LinkPayload)
         db.session.execute(sa.delete(CancelSession).where(CancelSession.id == session.id))
         db.session.commit()
         raise
+    contact = snapshot.pop(CONTACT, None)  # personal data: never kept in the snapshot
     session.take_snapshot(snapshot)
-    record(session, "opened", live=session.live)
+    session.contact_encrypted = vault.encrypt(contact) if contact else None
+    profile = flows.profile_for(
+        snapshot.get("country"), snapshot.get("region"), merchant.compliance_default
+    )
+    session.compliance_profile = profile.code
+    state = flows.opening_state(profile, flow_of(session), snapshot_of(session))
+    session.state = state.to_dict()
+    record(session, "opened", live=session.live, profile=profile.code)
+    if state.offer_ids:  # a confirm-first page shows its one offer beside the cancel button
+        record(session, "offer_shown", offer=state.offer_ids[0], beside_cancel=True)
+        session.offers_shown = list(state.offer_ids)
     db.session.commit()
     return session
 
@@ -159,16 +170,29 @@ def by_capability(capability: str) -> CancelSession | None:
 
     # Every step page needs the merchant, and whether a final write is open (settle, and the
     # page shown): one statement for all three.
+    wanted = links.digest(capability)
     found = db.session.execute(
         sa.select(CancelSession, open_intent_exists(CancelSession.id))
         .options(so.joinedload(CancelSession.merchant))
-        .where(CancelSession.capability_digest == links.digest(capability))
+        .where(
+            sa.or_(
+                CancelSession.capability_digest == wanted,
+                CancelSession.keep_capability_digest == wanted,
+            )
+        )
     ).first()
     if found is None:
         return None
     session, has_open_intent = found
     # An empty snapshot is a claim still being filled in (see open_session).
-    if not session.snapshot or datetime.now(UTC) > capability_expires_at(session):
+    if not session.snapshot:
+        return None
+    if session.keep_capability_digest == wanted:  # a receipt's keep link: until the end
+        ends = session.outcome_detail.get("ends_at") or session.snapshot.get("period_end") or 0
+        expires_at = datetime.fromtimestamp(int(ends), UTC)
+    else:
+        expires_at = capability_expires_at(session)
+    if datetime.now(UTC) > expires_at:
         return None
     if not has_open_intent:
         known_without_open_intent(session)
@@ -216,7 +240,14 @@ def live_snapshot(view: SubscriptionView, attributes: dict[str, str] | Any) -> d
         trial_end=view.trial_end,
         attributes=dict(attributes),
     )
-    extra = {"item_id": view.item_id, "preferred_locales": list(view.preferred_locales)}
+    extra = {
+        "item_id": view.item_id,
+        "preferred_locales": list(view.preferred_locales),
+        # The customer's address decides the compliance profile (flows.compliance).
+        "country": view.customer_country,
+        "region": view.customer_region,
+        CONTACT: view.customer_email,
+    }
     return {**snapshot_to_dict(snapshot), **extra}
 
 
@@ -238,7 +269,15 @@ def preview_snapshot(attributes: Any) -> dict[str, Any]:
         attributes=dict(attributes),
     )
     locales = [tag.strip() for tag in attrs.get("preferred_locales", "").split(",") if tag.strip()]
-    return {**snapshot_to_dict(snapshot), "item_id": "si_preview", "preferred_locales": locales}
+    # "country": "DE" or "US-CA" describes the customer's address (for the compliance profile).
+    country, _, region = attrs.get("country", "").upper().partition("-")
+    return {
+        **snapshot_to_dict(snapshot),
+        "item_id": "si_preview",
+        "preferred_locales": locales,
+        "country": country or None,
+        "region": region or None,
+    }
 
 
 def _int(value: str | None, default: int) -> int:
@@ -269,4 +308,5 @@ def flow_of(session: CancelSession) -> flows.Flow:
 
 
 def record(session: CancelSession, kind: str, **data: Any) -> None:
-    db.session.add(SessionEvent(session=session, kind=kind, data=data))
+    """One event of the session's audit trail, chained to the one before (cancelpage.trail)."""
+    trail.record(session, kind, data)

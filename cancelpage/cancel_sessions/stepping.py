@@ -23,7 +23,13 @@ def _advance(session: CancelSession, step: str, form: dict[str, str]) -> flows.T
     flow = flow_of(session)
     state = flows.State.from_dict(session.state)
     transition = flows.submit(
-        flow, snapshot_of(session), state, step, form, customer_id=session.customer_id
+        flow,
+        snapshot_of(session),
+        state,
+        step,
+        form,
+        customer_id=session.customer_id,
+        one_step_cancel=flows.profile(session.compliance_profile).cancel_on_offer,
     )
     if transition.stale or transition.errors:
         return transition

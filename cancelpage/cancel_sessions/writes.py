@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy.sql.expression import ColumnElement
 
-from cancelpage import flows, links
+from cancelpage import flows, links, receipts
 from cancelpage.analytics.queries import record_flow_outcome
 from cancelpage.billing import (
     BillingError,
@@ -402,6 +402,7 @@ def _finished(session: CancelSession, intent: Intent) -> None:
     record(session, "outcome", outcome=intent.outcome, detail=intent.detail)
     record_flow_outcome(session)  # retention reads the flow's own writes, never only webhooks
     merchant_events.session_ended(session)  # the merchant's app hears it (same transaction)
+    receipts.queue_for(session, intent.operation)  # the customer's receipt (same transaction)
     db.session.commit()
     g.pop("cancel_claim", None)
 

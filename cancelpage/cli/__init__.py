@@ -6,6 +6,7 @@ from flask import Flask
 
 from cancelpage.cli import (
     analytics,
+    audit,
     cards,
     demo,
     email,
@@ -35,6 +36,7 @@ def init_app(app: Flask) -> None:
         cards.cards_group,
         cards.cases_command,
         analytics.analytics_group,
+        audit.audit_group,
         scan.scan_command,
         translations.translations_group,
     ):

@@ -251,6 +251,8 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
     snapshot = cancel_sessions.snapshot_of(session)
     offer_id = state.current_offer_id()
     locale = i18n.current()
+    profile = flows.profile(session.compliance_profile)
+    side = state.offer_ids[0] if profile.confirm_first and state.offer_ids else None
     texts = i18n.MerchantTexts(session.merchant, locale)
     return {
         "locale": locale,
@@ -270,6 +272,9 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
             datetime.now(UTC),
         ),
         "offer": flow.offers.get(offer_id) if offer_id else None,
+        # The compliance profile in force, and a confirm-first page's offer beside the cancel.
+        "profile": profile,
+        "side_offer": flow.offers.get(side) if side and state.step == "confirm" else None,
         "offer_number": state.offer_index + 1,
         "offer_count": len(state.offer_ids),
         "accepted": flow.offers.get(session.accepted_offer or ""),

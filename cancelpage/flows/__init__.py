@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from ..vocabulary import FEEDBACK_CODES, WRITABLE_STATUSES
+from .compliance import (
+    CALIFORNIA,
+    CANCEL_NOW_LABEL,
+    GERMANY,
+    PROFILES,
+    STANDARD,
+    Profile,
+    opening_state,
+    profile,
+    profile_for,
+    side_offer,
+)
 from .dates import add_months, as_utc, free_period_end, pause_resumes_at, to_timestamp
 from .defaults import BUILTIN_TEXTS, DEFAULT_FLOW, default_flow
 from .engine import (
@@ -76,15 +88,20 @@ from .terms import (
 
 __all__ = [
     "BUILTIN_TEXTS",
+    "CALIFORNIA",
+    "CANCEL_NOW_LABEL",
     "DEFAULT_FLOW",
     "DEFAULT_METRIC",
     "FEEDBACK_CODES",
+    "GERMANY",
     "HOLDOUT",
     "LOCALES",
     "MAX_COMMENT",
     "METRICS",
     "OFFER_KINDS",
     "OFFER_TYPES",
+    "PROFILES",
+    "STANDARD",
     "STEPS",
     "WRITABLE_STATUSES",
     "AcceptOffer",
@@ -108,6 +125,7 @@ __all__ = [
     "OfferSlot",
     "PauseOffer",
     "Percent",
+    "Profile",
     "Reason",
     "Rule",
     "Snapshot",
@@ -140,11 +158,15 @@ __all__ = [
     "offer_shown",
     "offer_terms",
     "offer_to_dict",
+    "opening_state",
     "parse_flow",
     "pause_resumes_at",
     "price",
+    "profile",
+    "profile_for",
     "rule_matches",
     "shadowed_rules",
+    "side_offer",
     "standing",
     "submit",
     "subscription_line",

@@ -194,7 +194,7 @@ def _submit_survey(
 
 
 def _submit_offer(
-    flow: Flow, snapshot: Snapshot, state: State, form: Mapping[str, str]
+    flow: Flow, snapshot: Snapshot, state: State, form: Mapping[str, str], one_step_cancel: bool
 ) -> Transition:
     offer_id = _get(form, "offer")
     if offer_id not in state.offer_ids:
@@ -216,15 +216,21 @@ def _submit_offer(
         return Transition(replace(state.copy(), step="confirm"))
     if action == "cancel_now":
         return Transition(replace(state.copy(), step="confirm"))
+    if action == "cancel" and one_step_cancel:  # a profile's one-step cancel beside the offer
+        return _cancel(flow, state)
     return Transition(state.copy(), {"action": "invalid"})
+
+
+def _cancel(flow: Flow, state: State) -> Transition:
+    reason = flow.reason(state.reason) if state.reason is not None else None
+    feedback = reason.feedback if reason is not None else None
+    return Transition(state.copy(), {}, CancelSubscription(feedback, state.comment))
 
 
 def _submit_confirm(flow: Flow, state: State, form: Mapping[str, str]) -> Transition:
     action = _get(form, "action")
     if action == "cancel":
-        reason = flow.reason(state.reason) if state.reason is not None else None
-        feedback = reason.feedback if reason is not None else None
-        return Transition(state.copy(), {}, CancelSubscription(feedback, state.comment))
+        return _cancel(flow, state)
     if action == "keep":
         return Transition(state.copy(), {}, KeepSubscription())
     return Transition(state.copy(), {"action": "invalid"})
@@ -237,10 +243,12 @@ def submit(
     step: str,
     form: Mapping[str, str],
     customer_id: str | None = None,
+    one_step_cancel: bool = False,
 ) -> Transition:
     """Apply one posted form (`step` names the form) to the state; never mutates `state`.
 
-    `customer_id` (the Stripe customer) picks the customer's arm in the flow's experiments.
+    `customer_id` (the Stripe customer) picks the customer's arm in the flow's experiments;
+    `one_step_cancel` (a compliance profile's) lets an offer step's form cancel at once.
     """
     if state.step not in _ACCEPTED_FROM.get(step, ()):
         # Covers done sessions, unknown step names, and forms from a step not reached yet.
@@ -248,5 +256,5 @@ def submit(
     if step == "survey":
         return _submit_survey(flow, snapshot, state, form, customer_id)
     if step == "offer":
-        return _submit_offer(flow, snapshot, state, form)
+        return _submit_offer(flow, snapshot, state, form, one_step_cancel)
     return _submit_confirm(flow, state, form)

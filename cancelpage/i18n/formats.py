@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app, g, has_app_context, has_request_context
 from flask_babel import get_locale
 from markupsafe import Markup, escape
 
@@ -57,7 +57,11 @@ def time_zone() -> str:
 
 def render(message: flows.Message, locale: str, tz: str | None = None) -> str:
     """The message in `locale` (en, de, fr, es), its values formatted, dates in `tz`; plain text."""
-    translations = compile_catalogs().get(locale, SOURCE_TEXT)
+    # The app's catalogs when there is an app (what every other string is looked up in).
+    catalogs = (
+        current_app.extensions.get("cancelpage.catalogs") if has_app_context() else None
+    ) or compile_catalogs()
+    translations = catalogs.get(locale, SOURCE_TEXT)
     values = {name: _value(value, locale, tz) for name, value in message.values.items()}
     if message.plural is None:
         text = translations.ugettext(message.text)

@@ -4,6 +4,7 @@ in preview mode even for a live merchant (nothing is sent to Stripe; the request
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from cancelpage.merchants.settings import LOCALES
 from cancelpage.models import Merchant
 from cancelpage.vocabulary import CURRENCY_RE, PREVIEW_DEFAULTS, PRICE_ID_RE, whole_number
 
+# A customer's address for the preview: a country, or a US state as US-CA.
+COUNTRY_RE = re.compile(r"^[A-Z]{2}(-[A-Z]{2})?$")
 # The preview form starts from the subscription a preview link describes by default.
 DEFAULTS = {**PREVIEW_DEFAULTS, "price_id": ""}
 
@@ -61,18 +64,34 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, str], str | None, dict[
     custom, problem = parse_attributes(form.get("attributes", ""))
     if problem:
         errors["attributes"] = problem
+    country = _country(form, errors)
     locale = form.get("locale", "") or None
     if locale is not None and locale not in LOCALES:
         errors["locale"] = "Choose one of the listed languages."
     attributes = {**custom, "plan": plan, "mrr": mrr, "currency": currency, "tenure_days": tenure}
     if price_id:
         attributes["price_id"] = price_id
+    if country:  # the customer's address, which picks the compliance profile
+        attributes["country"] = country
     if not errors:
         try:
             links.validate_attributes(attributes)
         except ValueError as exc:
             errors["attributes"] = str(exc).capitalize() + "."
     return attributes, locale, errors
+
+
+def _country(form: Mapping[str, str], errors: dict[str, str]) -> str:
+    country = form.get("country", "").strip().upper()
+    if country and not COUNTRY_RE.fullmatch(country):
+        errors["country"] = "A country code like DE, or US-CA for a US state."
+    return country
+
+
+def profile_in_force(merchant: Merchant, country: str) -> flows.Profile:
+    """The compliance profile a preview customer from ``country`` ("DE", "US-CA") runs under."""
+    code, _, region = country.strip().upper().partition("-")
+    return flows.profile_for(code, region or None, merchant.compliance_default)
 
 
 def preview_path(merchant: Merchant, attributes: Mapping[str, str], locale: str | None) -> str:

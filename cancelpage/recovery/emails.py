@@ -23,12 +23,13 @@ from typing import Any
 import sqlalchemy as sa
 from babel.dates import format_skeleton
 from flask import current_app, render_template
-from flask_babel import force_locale, format_date, get_locale
+from flask_babel import force_locale, format_date, get_locale, gettext
+from flask_babel import format_datetime as local_datetime
 from flask_babel import lazy_gettext as _l
 
 from cancelpage import addresses, i18n, links
 from cancelpage.extensions import db
-from cancelpage.i18n.formats import money
+from cancelpage.i18n.formats import format_day, money
 from cancelpage.merchants import accounts
 from cancelpage.models import EmailCopy, Merchant, MerchantUser, OutboxEmail, RecoveryCase
 from cancelpage.vocabulary import DEFAULT_BRAND_COLOR
@@ -42,6 +43,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # A dashboard user's reset link: sent through the outbox, rendered apart from recovery emails.
 PASSWORD_RESET = "password_reset"
 WINBACK = "winback"
+RECEIPT = "receipt"  # the family of every receipt_* kind (cancelpage.receipts)
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Long link headers must stay on one line: folding would encode List-Unsubscribe's URL into
 # RFC 2047 words that mail clients cannot follow. RFC 5322 allows 998 characters a line.
@@ -100,6 +102,53 @@ DEFAULT_COPY = {
         ),
         _l("Keep my subscription or see offers"),
     ),
+    # Receipts (cancelpage.receipts): the facts (dates, amounts, the declaration's time) are
+    # always added below the text, so a merchant's own text cannot drop them.
+    "receipt_canceled": Copy(
+        _l("Your {merchant} subscription is canceled"),
+        _l(
+            "We have received your cancellation of your {merchant} subscription. It ends on "
+            "{date}; you keep access until then and won't be charged again.\n\nChanged your "
+            "mind? You can keep your subscription with one click until then."
+        ),
+        _l("Keep my subscription"),
+    ),
+    "receipt_canceled_now": Copy(
+        _l("Your {merchant} subscription has ended"),
+        _l(
+            "We have received your cancellation of your {merchant} subscription. It ended at "
+            "once, and you won't be charged again."
+        ),
+        _l("Keep my subscription"),
+    ),
+    "receipt_discount": Copy(
+        _l("Your {merchant} discount is applied"),
+        _l("Thank you for staying with {merchant}. Your discount applies from {date}."),
+        _l("Keep my subscription"),
+    ),
+    "receipt_paused": Copy(
+        _l("Your {merchant} subscription is paused"),
+        _l("Your {merchant} subscription is paused from {date}. Here is what that means."),
+        _l("Keep my subscription"),
+    ),
+    "receipt_switched": Copy(
+        _l("Your {merchant} plan has changed"),
+        _l("Thank you for staying with {merchant}. Your plan changed on {date}."),
+        _l("Keep my subscription"),
+    ),
+    "receipt_free_period": Copy(
+        _l("Your free period at {merchant} has started"),
+        _l("Thank you for staying with {merchant}. Your free period starts on {date}."),
+        _l("Keep my subscription"),
+    ),
+    "receipt_kept": Copy(
+        _l("Your {merchant} subscription continues"),
+        _l(
+            "You chose to keep your {merchant} subscription: your cancellation is withdrawn "
+            "and the subscription continues as before."
+        ),
+        _l("Keep my subscription"),
+    ),
     "winback": Copy(
         _l("We'd love to have you back at {merchant}"),
         _l(
@@ -115,11 +164,17 @@ PLACEHOLDERS = {
     "card_expiring": ("merchant", "card", "last4", "month"),
     "save": ("merchant", "date"),
     "winback": ("merchant", "code", "expires"),
+    "receipt": ("merchant", "date", "declared", "plan"),
 }
 SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "dunning": {"amount": 2900, "currency": "usd", "final": False, "due_since": 1_772_528_400},
     "card_expiring": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
     "save": {"ends_at": 1_924_992_000},
+    "receipt": {
+        "declared_at": 1_924_992_000 - 18 * 86400,
+        "ends_at": 1_924_992_000,
+        "keep_until": 1_924_992_000,
+    },
     "winback": {
         "url": "https://example.com/resubscribe",
         "promotion_code": "promo_sample",
@@ -168,7 +223,9 @@ class MerchantCopy:
 
 
 def family(kind: str) -> str:
-    """dunning_1..dunning_n share one template and placeholder set."""
+    """dunning_1..dunning_n share one template and placeholder set, and so do the receipts."""
+    if kind.startswith("receipt_"):
+        return RECEIPT
     return "dunning" if kind.startswith("dunning_") else kind
 
 
@@ -187,7 +244,8 @@ def set_dunning_days(merchant: Merchant, days: list[int]) -> None:
 def email_kinds(merchant: Merchant) -> list[str]:
     """Every kind of email this merchant sends (each can have its own subject and body)."""
     steps = [f"dunning_{n}" for n in range(1, len(dunning_days(merchant)) + 1)]
-    return [*steps, "card_expiring", "save", WINBACK]
+    receipts = [kind for kind in DEFAULT_COPY if kind.startswith("receipt_")]
+    return [*steps, "card_expiring", "save", WINBACK, *receipts]
 
 
 def default_copy(kind: str, *, final: bool = False) -> Copy:
@@ -336,6 +394,11 @@ def placeholder_values(merchant: Merchant, kind: str, data: Mapping[str, Any]) -
     elif group == "save":
         ends = datetime.fromtimestamp(int(data.get("ends_at") or 0), UTC)
         values["date"] = str(format_date(ends, "long"))
+    elif group == RECEIPT:
+        changed = data.get("ends_at") or data.get("declared_at") or 0
+        values["date"] = str(format_date(datetime.fromtimestamp(int(changed), UTC), "long"))
+        values["declared"] = receipt_moment(int(data.get("declared_at") or 0))
+        values["plan"] = str(data.get("plan") or "")
     elif group == WINBACK:
         values["code"] = str(data.get("code") or "")
         expires = datetime.fromtimestamp(int(data.get("code_expires_at") or 0), UTC)
@@ -374,9 +437,48 @@ def render(
             "final": bool(data.get("final")),
         }
         group = family(kind)
+        if group == RECEIPT:
+            context["facts"] = receipt_facts(kind, data, locale)
         html = render_template(f"emails/{group}.html", **context)
         text = render_template(f"emails/{group}.txt", **context)
     return RenderedEmail(subject=context["subject"], html=html, text=text)
+
+
+def receipt_moment(timestamp: int) -> str:
+    """A date and time with its zone in the current language ("2 December 2026 at 14:05:09
+    UTC")."""
+    return str(local_datetime(datetime.fromtimestamp(timestamp, UTC), "long"))
+
+
+def receipt_facts(kind: str, data: Mapping[str, Any], locale: str) -> list[str]:
+    """A receipt's facts, one line each in ``locale``: when the choice was received, the
+    subscription, what changes and from or until when, in its currency."""
+    from cancelpage import receipts
+
+    def day(key: str) -> str:
+        return format_day(int(data[key]), locale, None)
+
+    received = receipt_moment(int(data.get("declared_at") or 0))
+    facts = [gettext("Received on: %(moment)s", moment=received)]
+    if data.get("subscription"):
+        line = receipts.said(data, "subscription", locale)
+        facts.append(gettext("Subscription: %(line)s", line=line))
+    if kind == "receipt_canceled" and data.get("ends_at"):
+        facts.append(gettext("Ends on: %(date)s", date=day("ends_at")))
+    elif kind == "receipt_canceled_now" and data.get("ends_at"):
+        ended = receipt_moment(int(data["ends_at"]))
+        facts.append(gettext("Ended on: %(moment)s", moment=ended))
+    elif kind == "receipt_kept":
+        facts.append(gettext("What changes: Your cancellation is withdrawn."))
+    elif data.get("change"):
+        change = receipts.said(data, "change", locale)
+        facts.append(gettext("What changes: %(change)s", change=change))
+        facts.append(gettext("From: %(date)s", date=day("declared_at")))
+    if data.get("resumes_at"):
+        facts.append(gettext("Resumes on: %(date)s", date=day("resumes_at")))
+    if data.get("free_until"):
+        facts.append(gettext("Free until: %(date)s", date=day("free_until")))
+    return facts
 
 
 def base_url() -> str:
@@ -387,6 +489,10 @@ def action_url(merchant: Merchant, row: OutboxEmail, case: RecoveryCase | None) 
     """The button's link, signed now (hosts from PUBLIC_BASE_URL, never a request's Host)."""
     if row.kind == WINBACK and not row.data.get("test"):
         return str(row.data["url"])  # the merchant's own resubscribe page
+    if family(row.kind) == RECEIPT:
+        from cancelpage import receipts  # receipts queue through the outbox, which imports this
+
+        return "" if row.data.get("test") else receipts.keep_url(merchant, row) or ""
     if case is None:  # a test email: the button shows what a real one would do
         return base_url() + "/email/test-link"
     purpose = "save" if case.kind == "cancel_intent" else "card_update"
@@ -434,9 +540,22 @@ def render_row(
 def sample_data(merchant: Merchant, kind: str) -> dict[str, Any]:
     """Sample values for a test or preview of one kind (the last reminder says it is the last)."""
     data = {**SAMPLE_DATA[family(kind)], "test": True}
+    if family(kind) == RECEIPT:
+        data["subscription"] = _sample_subscription()
     if kind.startswith("dunning_"):
         data["final"] = kind == f"dunning_{len(dunning_days(merchant))}" and kind != "dunning_1"
     return data
+
+
+def _sample_subscription() -> dict[str, Any]:
+    """A receipt's subscription line for samples, as the engine says it (stored as JSON)."""
+    from cancelpage import flows, receipts
+
+    ends = int(SAMPLE_DATA[RECEIPT]["ends_at"])
+    snapshot = flows.Snapshot(
+        plan="Pro", amount=2900, currency="usd", period_end=ends, cancel_at_period_end=True
+    )
+    return receipts.to_json(flows.subscription_line(snapshot))
 
 
 def preview(merchant: Merchant, kind: str, locale: str | None = None) -> RenderedEmail:

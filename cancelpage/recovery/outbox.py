@@ -513,6 +513,10 @@ def _deliver(
         return not isinstance(exc, emails.TransportUnavailable)
     if row.kind == emails.WINBACK:
         merchant_events.winback_sent(row)  # committed with the row's "sent", once
+    if emails.family(row.kind) == emails.RECEIPT and not row.data.get("test"):
+        from cancelpage import receipts  # receipts queue through this module
+
+        receipts.sent(row)  # the session's trail hears it, committed with the "sent"
     finish(
         row.id,
         token,

@@ -14,6 +14,7 @@ def dashboard_pages(app: Flask) -> list[str]:
     """Every GET page under /admin that takes no argument and answers HTML."""
     skip = (
         ".csv",
+        ".json",
         "/logout",
         "/copy-preview",
         "/draft-preview",

@@ -107,7 +107,8 @@ def test_every_email_renders_in_every_language_with_nothing_left_in_english(
 ) -> None:
     with app.app_context():
         renders = {locale: render_every_email(locale) for locale in LOCALES}
-    assert len(renders["de"]) == 14  # 4 dunning steps, card, save, win-back; real and as a test
+    # 4 dunning steps, card, save, win-back, 7 receipts; real and as a test
+    assert len(renders["de"]) == 28
     assert_translated(renders)
     german = renders["de"]
     assert german["dunning_1"].subject == "Ihre Zahlung an Acme <Analytics> ist fehlgeschlagen"

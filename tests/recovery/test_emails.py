@@ -10,6 +10,7 @@ from support import stripe_support as ss
 from support.mail_support import SMTPSink, body_of
 from support.recovery_support import card, invoice, payment_method
 
+from cancelpage import receipts
 from cancelpage.billing import CardOnFile, card_from_source
 from cancelpage.extensions import db
 from cancelpage.merchants.store import by_slug
@@ -92,6 +93,7 @@ def test_every_kind_renders_in_both_formats(app: Flask, merchant: Merchant) -> N
             "card_expiring",
             "save",
             "winback",
+            *receipts.KINDS,
         ]
         subjects = {kind: emails.preview(acme(app), kind).subject for kind in kinds}
         rendered = emails.preview(acme(app), "dunning_4")
