@@ -178,6 +178,7 @@ def test_path_decline_all_then_cancel(
         "offer_shown",
         "offer_declined",
         "outcome",
+        "receipt_queued",  # the receipt, queued with the outcome (receipts/)
     ]
 
 
