@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from support import stripe_support
+from support.i18n_support import one_session
 
 from cancelpage.extensions import db
-from cancelpage.models import CancelSession, Merchant, StripeWrite
+from cancelpage.models import Merchant, StripeWrite
 
 HX = {"HX-Request": "true"}
 NEXT_YEAR = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
@@ -22,13 +23,6 @@ NEXT_YEAR = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
 
 def text(response: Any) -> str:
     return re.sub(r"\s+", " ", response.get_data(as_text=True))
-
-
-def session_row(app: Flask) -> CancelSession:
-    with app.app_context():
-        session = db.session.scalars(sa.select(CancelSession)).one()
-        db.session.expunge(session)
-        return session
 
 
 def writes(app: Flask) -> list[StripeWrite]:
@@ -88,7 +82,7 @@ def test_the_browser_zone_wins_once_a_page_tells_it(
     url = start()
     set_merchant(app, "acme", time_zone="Asia/Tokyo")
     client.post(f"{url}/survey", data={"reason": "too_expensive", "tz": "Not/AZone"})
-    assert session_row(app).time_zone is None  # unknown names are ignored
+    assert one_session(app).time_zone is None  # unknown names are ignored
     page = text(
         client.post(
             f"{url}/offer",
@@ -96,7 +90,7 @@ def test_the_browser_zone_wins_once_a_page_tells_it(
             headers={**HX, "X-Time-Zone": "America/Los_Angeles"},
         )
     )
-    assert session_row(app).time_zone == "America/Los_Angeles"
+    assert one_session(app).time_zone == "America/Los_Angeles"
     assert "Dates in America/Los_Angeles time" in page
     client.post(f"{url}/locale", data={"locale": "de", "tz": "Europe/Berlin"})
     assert "Zeitzone Europe/Berlin" in text(client.get(url))
@@ -132,7 +126,7 @@ def test_an_offer_from_an_older_answer_is_stale(
     )
     assert "This page was updated in another tab." in page
     assert "Pause for a month" in page
-    assert session_row(app).outcome is None
+    assert one_session(app).outcome is None
 
 
 def test_confirm_names_the_plan_the_date_and_the_losses_escaped(
@@ -181,7 +175,7 @@ def test_undo_after_a_cancel_at_period_end_is_one_write(
     _cancel, undo = stripe_stub.writes()
     assert undo.params["cancel_at_period_end"] == "false"
     assert [row.operation for row in writes(app)] == ["cancel_at_period_end", "undo_cancel"]
-    assert session_row(app).outcome == "kept"
+    assert one_session(app).outcome == "kept"
 
 
 def test_undo_without_an_answer_sends_the_same_request_again(
@@ -194,12 +188,12 @@ def test_undo_without_an_answer_sends_the_same_request_again(
     stripe_stub.responder = stripe_support.fault_responder([500])
     failed = text(client.post(f"{url}/keep", headers=HX))
     assert "Changed your mind?" in failed
-    assert session_row(app).outcome == "canceled"
+    assert one_session(app).outcome == "canceled"
     future_period(stripe_stub)
     client.post(f"{url}/keep")
     first, second = stripe_stub.writes()[1:]
     assert first.idempotency_key == second.idempotency_key
-    assert session_row(app).outcome == "kept"
+    assert one_session(app).outcome == "kept"
 
 
 def test_no_undo_after_an_immediate_cancel(
@@ -211,7 +205,7 @@ def test_no_undo_after_an_immediate_cancel(
     done = text(client.post(f"{url}/confirm", data={"action": "cancel"}, headers=HX))
     assert "Changed your mind?" not in done
     assert "This page was updated" in text(client.post(f"{url}/keep", headers=HX))
-    assert session_row(app).outcome == "canceled"
+    assert one_session(app).outcome == "canceled"
 
 
 def test_already_scheduled_offers_no_skip(

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from support import stripe_support as ss
 from support.recovery_support import (
     FakeStripe,
+    counts,
     drain_events,
     event,
     invoice,
@@ -27,20 +28,11 @@ from support.recovery_support import (
 from cancelpage import create_app
 from cancelpage.extensions import db, limiter
 from cancelpage.merchants.store import by_slug
-from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent, utcnow
+from cancelpage.models import StripeEvent, utcnow
 from cancelpage.recovery import inbox, outbox
 from cancelpage.web import ratelimit
 
 pytestmark = pytest.mark.usefixtures("hooked")
-
-
-def counts(app: Flask) -> tuple[int, int, int]:
-    """(events stored, cases, outbox rows)"""
-    with app.app_context():
-        return tuple(  # type: ignore[return-value]
-            db.session.scalar(sa.select(sa.func.count()).select_from(model))
-            for model in (StripeEvent, RecoveryCase, OutboxEmail)
-        )
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from support import stripe_support as ss
 from support.recovery_support import (
     INVOICE_ID,
     FakeStripe,
+    counts,
     drain_events,
     event,
     invoice,
@@ -27,19 +28,10 @@ from support.recovery_support import (
 
 from cancelpage.extensions import db
 from cancelpage.merchants.store import by_slug
-from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent, utcnow
+from cancelpage.models import RecoveryCase, StripeEvent, utcnow
 from cancelpage.recovery import inbox
 
 pytestmark = pytest.mark.usefixtures("hooked")
-
-
-def counts(app: Flask) -> tuple[int, int, int]:
-    """(events stored, cases, outbox rows)"""
-    with app.app_context():
-        return tuple(  # type: ignore[return-value]
-            db.session.scalar(sa.select(sa.func.count()).select_from(model))
-            for model in (StripeEvent, RecoveryCase, OutboxEmail)
-        )
 
 
 def failed_event(**overrides: Any) -> dict[str, Any]:

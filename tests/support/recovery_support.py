@@ -207,3 +207,15 @@ class FakeStripe:
 def _customer_id(sub: dict[str, Any]) -> str:
     customer = sub["customer"]
     return customer["id"] if isinstance(customer, dict) else customer
+
+
+def counts(app: Flask) -> tuple[int, int, int]:
+    """(events stored, cases, outbox rows)"""
+    from cancelpage.extensions import db
+    from cancelpage.models import OutboxEmail, RecoveryCase, StripeEvent
+
+    with app.app_context():
+        return tuple(  # type: ignore[return-value]
+            db.session.scalar(sa.select(sa.func.count()).select_from(model))
+            for model in (StripeEvent, RecoveryCase, OutboxEmail)
+        )
