@@ -478,28 +478,28 @@ def ensure_coupon(
 UNDO = "undo"  # the purpose of the undo of a cancel at period end, after the session's outcome
 
 
-def undoable(session: CancelSession) -> bool:
+def undoable(session: CancelSession, *, by_keep_link: bool = False) -> bool:
     """A cancel at period end this session made, whose period has not ended yet, while its link
-    lives (past it the session is read-only; the receipt's own signed link reaches further)."""
+    lives (past it the session is read-only) or, by the receipt's keep link, until the end."""
     ends_at = (session.outcome_detail or {}).get("ends_at")
     expires = session.link_expires_at
     return (
         session.outcome == "canceled"
-        and (expires is None or expires > utcnow())
+        and (by_keep_link or expires is None or expires > utcnow())
         and isinstance(ends_at, int)
         and ends_at > utcnow().timestamp()
         and session.merchant.cancel_mode == "period_end"
     )
 
 
-def undo_cancel(session: CancelSession) -> WriteResult:
+def undo_cancel(session: CancelSession, *, by_keep_link: bool = False) -> WriteResult:
     """ "Keep my subscription" after a cancel at period end: one write under one key per
     session, so a repeat (a double click, the email's link, a lost answer) sends the same request
     and Stripe applies it once. Done, the session's outcome becomes "kept"."""
     key = idempotency_key(session, UNDO, 1)
     row = db.session.scalar(sa.select(StripeWrite).where(StripeWrite.idempotency_key == key))
     if row is None:
-        if not undoable(session):
+        if not undoable(session, by_keep_link=by_keep_link):
             return WriteResult(done=True)
         intent = Intent("undo_cancel", {}, "kept", {"undone": True})
         row = _new_row(session, key, intent.operation, attempt=0, intent=intent.as_json())

@@ -82,6 +82,11 @@ def open_link(token: str) -> Response:
     return see_other(url_for(".show", cap=cancel_sessions.capability(token)))
 
 
+def by_keep_link(session: CancelSession, cap: str) -> bool:
+    """Opened by a receipt's keep link (customer.keep_links), which outlives the cancel link."""
+    return session.keep_capability_digest == links.digest(cap)
+
+
 def load(cap: str) -> CancelSession | None:
     session = cancel_sessions.by_capability(cap)
     if session is not None:
@@ -152,8 +157,9 @@ def keep(cap: str) -> Response:
     session = load(cap)
     if session is None:
         return invalid_link()
-    if cancel_sessions.undoable(session):
-        return answer(session, cap, cancel_sessions.undo_cancel(session))
+    keep_link = by_keep_link(session, cap)
+    if cancel_sessions.undoable(session, by_keep_link=keep_link):
+        return answer(session, cap, cancel_sessions.undo_cancel(session, by_keep_link=keep_link))
     if session.outcome is not None or not cancel_sessions.snapshot_of(session).cancel_at_period_end:
         return after_post(session, cap, stale=session.outcome != "kept")
     return answer(session, cap, cancel_sessions.carry_out(session, flows.KeepSubscription()))
@@ -282,7 +288,7 @@ def context(session: CancelSession, cap: str) -> dict[str, Any]:
         "resumes_at": _date(session.outcome_detail.get("resumes_at")),
         "free_until": _date(session.outcome_detail.get("free_until")),
         "ends_now": session.merchant.cancel_mode == "immediately",
-        "can_undo": cancel_sessions.undoable(session),
+        "can_undo": cancel_sessions.undoable(session, by_keep_link=by_keep_link(session, cap)),
         "zone": formats.time_zone(),
         "stale": False,
         "return_url": cancel_sessions.safe_return_url(session),

@@ -131,6 +131,26 @@ def test_a_scheduled_cancel_receipt_carries_a_keep_link_to_the_done_page(
     assert client.get(path[:-2] + ("AA" if not path.endswith("AA") else "BB")).status_code == 404
 
 
+def test_a_keep_link_undoes_the_cancel_after_the_cancel_link_has_expired(
+    app: Flask, client: FlaskClient, live: Any, make_link: Any, smtp: Any
+) -> None:
+    rs.walk(app, client, live, make_link, "receipt_canceled")
+    drain(app)
+    (message,) = smtp.wait_for(1)
+    (keep,) = [u for u in rs.links_in(body_of(message, "plain")) if "/k/" in u]
+    with app.app_context():  # the cancel link's own life is over; the period is not
+        db.session.execute(
+            sa.update(CancelSession).values(link_expires_at=utcnow() - timedelta(days=2))
+        )
+        db.session.commit()
+    done_url = client.get(keep.removeprefix("http://cancel.test")).headers["Location"]
+    assert "Keep my subscription" in client.get(done_url).get_data(as_text=True)
+    kept = client.post(f"{done_url}/keep")
+    assert kept.status_code in (200, 303), kept.get_data(as_text=True)[-3000:]
+    with app.app_context():
+        assert db.session.scalars(sa.select(CancelSession)).one().outcome == "kept"
+
+
 def test_a_keep_link_stops_working_when_the_period_has_ended(
     app: Flask, client: FlaskClient, live: Any, make_link: Any, smtp: Any, monkeypatch: Any
 ) -> None:
