@@ -58,8 +58,10 @@ customer_limit = ratelimit.limited(
 def keep_loaded_objects() -> None:
     """A step's objects stay as this request left them after a commit (no reload of what it
     just wrote): the write protocol refreshes the session itself wherever another request may
-    have changed it (the claim, its release, a link opened twice at once)."""
-    db.session().expire_on_commit = False
+    have changed it (the claim, its release, a link opened twice at once). Opening a link is
+    left as it was: it polls for another request's claim, which must be read afresh."""
+    if request.endpoint != "cancel.open_link":
+        db.session().expire_on_commit = False
 
 
 def invalid_link() -> Response:
