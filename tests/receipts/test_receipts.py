@@ -114,13 +114,21 @@ def test_every_outcome_gets_one_receipt_in_the_customers_language(
         assert FACTS[locale][outcome].format(end=end).split(": ")[-1] in page, outcome
 
 
-def test_a_scheduled_cancel_receipt_carries_a_keep_link_to_the_done_page(
+def keep_link_of_a_scheduled_cancel(
     app: Flask, client: FlaskClient, live: Any, make_link: Any, smtp: Any
-) -> None:
+) -> str:
+    """Cancel at period end, send the receipt, and return the keep link it carries."""
     rs.walk(app, client, live, make_link, "receipt_canceled")
     drain(app)
     (message,) = smtp.wait_for(1)
     (keep,) = [u for u in rs.links_in(body_of(message, "plain")) if "/k/" in u]
+    return keep
+
+
+def test_a_scheduled_cancel_receipt_carries_a_keep_link_to_the_done_page(
+    app: Flask, client: FlaskClient, live: Any, make_link: Any, smtp: Any
+) -> None:
+    keep = keep_link_of_a_scheduled_cancel(app, client, live, make_link, smtp)
     path = keep.removeprefix("http://cancel.test")
     opened = client.get(path)
     assert opened.status_code == 303
@@ -134,10 +142,7 @@ def test_a_scheduled_cancel_receipt_carries_a_keep_link_to_the_done_page(
 def test_a_keep_link_undoes_the_cancel_after_the_cancel_link_has_expired(
     app: Flask, client: FlaskClient, live: Any, make_link: Any, smtp: Any
 ) -> None:
-    rs.walk(app, client, live, make_link, "receipt_canceled")
-    drain(app)
-    (message,) = smtp.wait_for(1)
-    (keep,) = [u for u in rs.links_in(body_of(message, "plain")) if "/k/" in u]
+    keep = keep_link_of_a_scheduled_cancel(app, client, live, make_link, smtp)
     with app.app_context():  # the cancel link's own life is over; the period is not
         db.session.execute(
             sa.update(CancelSession).values(link_expires_at=utcnow() - timedelta(days=2))
@@ -154,10 +159,7 @@ def test_a_keep_link_undoes_the_cancel_after_the_cancel_link_has_expired(
 def test_a_keep_link_stops_working_when_the_period_has_ended(
     app: Flask, client: FlaskClient, live: Any, make_link: Any, smtp: Any, monkeypatch: Any
 ) -> None:
-    rs.walk(app, client, live, make_link, "receipt_canceled")
-    drain(app)
-    (message,) = smtp.wait_for(1)
-    (keep,) = [u for u in rs.links_in(body_of(message, "plain")) if "/k/" in u]
+    keep = keep_link_of_a_scheduled_cancel(app, client, live, make_link, smtp)
     later = utcnow() + timedelta(days=21)
     monkeypatch.setattr("cancelpage.customer.keep_links.utcnow", lambda: later)
     assert client.get(keep.removeprefix("http://cancel.test")).status_code == 404
